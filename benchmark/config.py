@@ -1,0 +1,84 @@
+"""Typed configs that round-trip through plain dicts (and so JSON files).
+
+``from_dict`` rejects unknown keys and wrong types with one clear line, which is what a
+user needs when a sweep file or ``--set`` override has a typo.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from typing import Any, TypeVar
+
+from benchmark.errors import BenchmarkError
+
+C = TypeVar("C")
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(cls: type[C], data: dict[str, Any], where: str = "") -> C:
+    """Build dataclass ``cls`` from ``data``, checking keys and value types."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    hints = typing.get_type_hints(cls)
+    label = where or cls.__name__
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise BenchmarkError(f"{label}: unknown key(s) {', '.join(unknown)} (known: {', '.join(fields)})")
+    values = {}
+    for name, value in data.items():
+        values[name] = _coerce(value, hints[name], f"{label}.{name}")
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise BenchmarkError(f"{label}: {exc}") from None
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except BenchmarkError:
+                continue
+        raise BenchmarkError(f"{where}: {value!r} is not a valid {hint}")
+    if origin is typing.Literal:
+        if value not in typing.get_args(hint):
+            raise BenchmarkError(f"{where}: {value!r} is not one of {typing.get_args(hint)}")
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, list | tuple):
+            raise BenchmarkError(f"{where}: expected a list, got {value!r}")
+        (item,) = typing.get_args(hint)[:1] or (Any,)
+        items = [_coerce(v, item, where) for v in value]
+        return tuple(items) if origin is tuple else items
+    if origin is dict or hint is Any:
+        return value
+    if dataclasses.is_dataclass(hint) and isinstance(value, dict):
+        return from_dict(hint, value, where)
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is bool and isinstance(value, bool):
+        return value
+    if hint is str and isinstance(value, str):
+        return value
+    raise BenchmarkError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {value!r}")
+
+
+def config_hash(data: dict[str, Any], length: int = 12) -> str:
+    """Content address of a resolved config: identical configs share a run folder."""
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]

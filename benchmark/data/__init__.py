@@ -1,0 +1,66 @@
+"""Datasets: one registry of loaders, and ``load_dataset`` as the single entry point.
+
+Data never depends on models: a model is built from ``ImageSet.image_shape``, not the reverse.
+Shipped files are verified against ``data/MANIFEST.sha256`` before decoding; a user data root
+(argument, else ``$GWAE_BENCH_DATA``) is used as given and never silently replaced by shipped data.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchmark.data import mnist, omniglot
+from benchmark.data.checksums import sha256_file, shipped_data_dir, verify, verify_manifest
+from benchmark.data.imageset import ImageSet, Loader, identity_collate
+from benchmark.errors import BenchmarkError
+from benchmark.registry import Registry
+
+__all__ = [
+    "DATASETS",
+    "DATA_ROOT_ENV",
+    "ImageSet",
+    "Loader",
+    "identity_collate",
+    "load_dataset",
+    "resolve_data_root",
+    "sha256_file",
+    "shipped_data_dir",
+    "verify",
+    "verify_manifest",
+]
+
+DATA_ROOT_ENV = "GWAE_BENCH_DATA"
+
+DATASETS: Registry[Loader] = Registry("dataset")
+DATASETS.add("mnist", mnist.load, "MNIST digits, 28x28 gray; train 54k / val 6k (fixed split) / test 10k")
+DATASETS.add("omniglot", omniglot.load, "Omniglot characters, 28x28 gray, inverted; test only (OoD)")
+
+
+def resolve_data_root(data_root: Path | str | None = None) -> Path | None:
+    """Explicit argument, else ``$GWAE_BENCH_DATA``, else ``None`` (the shipped data)."""
+    if data_root is None or data_root == "":
+        data_root = os.environ.get(DATA_ROOT_ENV) or None
+    if data_root is None:
+        return None
+    path = Path(data_root).expanduser()
+    if not path.is_dir():
+        raise BenchmarkError(f"data root {path}: directory not found")
+    return path
+
+
+def load_dataset(
+    name: str,
+    split: str,
+    data_root: Path | str | None = None,
+    image_shape: Sequence[int] | None = None,
+    n: int | None = None,
+    seed: int = 0,
+) -> ImageSet:
+    """Load ``name``/``split``, keep ``n`` images (seeded subset), present them at ``image_shape``."""
+    load = DATASETS.get(name)
+    if split not in load.splits:
+        raise BenchmarkError(f"dataset {name!r} has no split {split!r} (valid: {', '.join(load.splits)})")
+    images = load(split, resolve_data_root(data_root)).subset(n, seed)
+    return images if image_shape is None else images.with_shape(image_shape)

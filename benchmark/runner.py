@@ -1,0 +1,151 @@
+"""Plan and execute the runs of a suite: resolve configs, train, evaluate, write records.
+
+A run is content-addressed: its id ends in a hash of its resolved config, so rerunning a
+command skips what already has records and resumes what has a last checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmark import provenance
+from benchmark.config import config_hash, to_dict
+from benchmark.data import load_dataset
+from benchmark.records import RECORDS, read_records, write_json, write_records
+from benchmark.suites import SUITES, EvalContext, Preset, Suite
+from benchmark.trainer import Trainer, load_checkpoint
+from models import MODELS, build_model, merge, prior_of, resolve_config
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    suite: str
+    preset: str
+    model: str
+    seed: int
+    config: dict[str, Any]  # the resolved config: everything that determines the result
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.suite}-{self.model}-seed{self.seed}-{config_hash(self.config)}"
+
+
+def plan(
+    suite_name: str,
+    preset_name: str,
+    models: list[str] | None = None,
+    seeds: list[int] | None = None,
+    overrides: dict[str, Any] | None = None,
+    data_source: str = "embedded",
+) -> list[RunSpec]:
+    """Every run of a suite invocation, validated, without touching the disk."""
+    suite = SUITES.get(suite_name)
+    preset = suite_preset(suite, preset_name)
+    specs = []
+    for model in models or list(suite.models):
+        MODELS.get(model)
+        params = merge({"z_dim": preset.z_dim}, preset.model_overrides.get(model, {}))
+        cfg = resolve_config(model, merge(params, overrides or {}))
+        for seed in seeds if seeds is not None else list(preset.seeds):
+            resolved = {
+                "suite": suite_name,
+                "preset": preset_name,
+                "model": model,
+                "model_config": to_dict(cfg),
+                "seed": seed,
+                "train": to_dict(preset.train),
+                "data": {
+                    "dataset": suite.dataset, "source": data_source, "image_shape": list(preset.image_shape),
+                    "n_train": preset.n_train, "n_val": preset.n_val, "n_eval": preset.n_eval,
+                },
+                "eval": {
+                    "checkpoints": list(preset.checkpoints), "representations": list(preset.representations),
+                    "eval_seed": seed,
+                },
+            }
+            specs.append(RunSpec(suite_name, preset_name, model, seed, resolved))
+    return specs
+
+
+def suite_preset(suite: Suite, name: str) -> Preset:
+    from benchmark.errors import BenchmarkError
+
+    if name not in suite.presets:
+        raise BenchmarkError(f"unknown preset {name!r} for suite {suite.name} (known: {', '.join(suite.presets)})")
+    return suite.presets[name]
+
+
+@dataclass
+class SuiteData:
+    train: Any
+    val: Any
+    eval: dict[str, Any]
+
+
+def load_suite_data(suite: Suite, preset: Preset, data_root: Path | None) -> SuiteData:
+    """Load (and checksum) every dataset the suite needs, before anything is written."""
+    common = {"data_root": data_root, "image_shape": preset.image_shape, "seed": 0}
+    return SuiteData(
+        train=load_dataset(suite.dataset, "train", n=preset.n_train, **common),
+        val=load_dataset(suite.dataset, "val", n=preset.n_val, **common),
+        eval=suite.load_eval_data(preset, data_root),
+    )
+
+
+def execute(
+    spec: RunSpec, out: Path, data: SuiteData, device: torch.device, progress: bool = True
+) -> list[dict[str, Any]]:
+    """Train (or resume) one run and score it; returns its records. Skips a run that has them."""
+    run_dir = Path(out) / spec.run_id
+    if (run_dir / RECORDS).exists():
+        return read_records(run_dir)
+    suite = SUITES.get(spec.suite)
+    preset = suite.presets[spec.preset]
+    cfg = spec.config
+    model_cfg = resolve_config(spec.model, cfg["model_config"])
+    image_shape = tuple(cfg["data"]["image_shape"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / "config.json").exists():
+        write_json(run_dir / "config.json", {"run_id": spec.run_id, **cfg})
+
+    torch.manual_seed(spec.seed)  # model initialisation depends on the seed only
+    model = build_model(spec.model, model_cfg, image_shape)
+    trainer = Trainer(model, data.train, data.val, preset.train, run_dir, device, spec.seed, progress)
+    result = trainer.fit()
+    write_json(run_dir / "train.json", to_dict(result))
+
+    prior, mode = prior_of(spec.model, model_cfg)
+    hardware = provenance.hardware(device)
+    base = {
+        "run_id": spec.run_id, "suite": spec.suite, "preset": spec.preset, "model": spec.model,
+        "prior": prior, "mode": mode, "dataset": suite.dataset, "seed": spec.seed,
+        "eval_seed": cfg["eval"]["eval_seed"], "model_config": cfg["model_config"], "train_config": cfg["train"],
+        "data_config": cfg["data"], "epochs": result.epochs, "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early, "steps": result.steps, "wall_s": round(result.wall_s, 2),
+        "peak_rss_mb": round(result.peak_rss_mb, 1), "peak_cuda_mb": round(result.peak_cuda_mb, 1),
+        "versions": provenance.versions(), "hardware": hardware, "hardware_summary": provenance.describe(hardware),
+    }
+    records = []
+    for checkpoint in cfg["eval"]["checkpoints"]:
+        load_checkpoint(model, run_dir, checkpoint, device)
+        epoch = result.best_epoch if checkpoint == "best" else result.epochs
+        for rep in cfg["eval"]["representations"]:
+            torch.manual_seed(cfg["eval"]["eval_seed"])
+            start = time.perf_counter()
+            ctx = EvalContext(model, data.eval, rep, device, preset.train.batch_size, cfg["eval"]["eval_seed"])
+            rows = suite.evaluate(ctx)
+            eval_wall = round(time.perf_counter() - start, 2)
+            stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            for row in rows:
+                records.append({
+                    **base, "checkpoint": checkpoint, "checkpoint_epoch": epoch, "representation": rep,
+                    "eval_wall_s": eval_wall, "timestamp": stamp, **row,
+                })
+    write_records(run_dir, records)
+    return records

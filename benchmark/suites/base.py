@@ -1,0 +1,70 @@
+"""What a suite is: training data, default models, presets, and how a trained model is scored."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import Tensor
+
+from benchmark.registry import Registry
+from benchmark.trainer import TrainConfig
+from models.base import BenchmarkModel, Representation
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Data sizes, image shape and training budget of one preset; ``None`` counts mean 'all'."""
+
+    image_shape: tuple[int, int, int]
+    train: TrainConfig
+    z_dim: int
+    seeds: tuple[int, ...]
+    n_train: int | None = None
+    n_val: int | None = None
+    n_eval: int | None = None
+    checkpoints: tuple[str, ...] = ("best", "last")
+    representations: tuple[str, ...] = ("mean", "sample")
+    #: Per-model config overrides on top of ``z_dim`` (model name -> dotted-free nested dict).
+    model_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: str = ""
+
+
+@dataclass
+class EvalContext:
+    model: BenchmarkModel
+    data: dict[str, Any]
+    representation: Representation
+    device: torch.device
+    batch_size: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    summary: str
+    dataset: str
+    models: tuple[str, ...]
+    presets: dict[str, Preset]
+    #: Loads the evaluation sets (validating files) for a preset: name -> dataset.
+    load_eval_data: Callable[[Preset, Path | None], dict[str, Any]]
+    #: Scores one model at one checkpoint and representation: a list of metric rows.
+    evaluate: Callable[[EvalContext], list[dict[str, Any]]]
+    #: Writes the suite's plots from its leaderboard records; returns the files written.
+    plot: Callable[[pd.DataFrame, Path], list[Path]]
+    #: The metric, checkpoint and representation that the summary table leads with.
+    headline: tuple[str, str, str]
+
+
+SUITES: Registry[Suite] = Registry("suite")
+
+
+def batched_scores(fn: Callable[[Tensor], Tensor], dataset: Any, batch_size: int, device: torch.device) -> Tensor:
+    """Apply ``fn`` to a dataset in sequential batches; one float64 CPU vector."""
+    out = [fn(x.to(device)).double().cpu() for x in dataset.batches(batch_size)]
+    return torch.cat(out)

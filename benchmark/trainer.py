@@ -1,0 +1,235 @@
+"""The shared training loop: devices, seeding, early stopping, checkpoints, resume, progress.
+
+Models step their own optimizers (``BenchmarkModel.train_batch``); the trainer decides which
+batches they see, when to validate, what to save and when to stop. Batches of epoch ``e`` come
+from a generator seeded by (seed, e) and the global RNG state is checkpointed, so a resumed run
+continues the exact batch and noise sequence of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import resource
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from benchmark.errors import BenchmarkError, NonFiniteLossError
+from models.base import BenchmarkModel
+
+BEST, LAST = "checkpoint_best.pt", "checkpoint_last.pt"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = 64  # official
+    max_epochs: int = 100  # the official code has no cap (early stopping only)
+    patience: int = 10  # official: stop after 10 epochs without a new best validation loss
+    #: Cap on steps per epoch (None: one full pass over the training set).
+    steps_per_epoch: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 2 or self.max_epochs < 1 or self.patience < 1:
+            raise ValueError("batch_size >= 2, max_epochs >= 1 and patience >= 1 are required")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ValueError("steps_per_epoch must be >= 1")
+
+
+@dataclass
+class TrainResult:
+    epochs: int = 0
+    best_epoch: int = -1
+    best_val: float = math.inf
+    stopped_early: bool = False
+    finished: bool = False
+    steps: int = 0
+    wall_s: float = 0.0
+    peak_rss_mb: float = 0.0
+    peak_cuda_mb: float = 0.0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def resolve_device(name: str | None) -> torch.device:
+    if name in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise BenchmarkError("--device cuda was asked for, but torch sees no CUDA device")
+    if name not in ("cpu", "cuda"):
+        raise BenchmarkError(f"unknown device {name!r} (use cpu or cuda)")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _collate(batch: Any) -> torch.Tensor:
+    """Datasets with ``__getitems__`` return a ready batch tensor; lists are stacked."""
+    return batch if isinstance(batch, torch.Tensor) else torch.stack(list(batch))
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: BenchmarkModel,
+        train_set: Dataset,
+        val_set: Dataset,
+        config: TrainConfig,
+        run_dir: Path,
+        device: torch.device,
+        seed: int,
+        progress: bool = True,
+    ) -> None:
+        self.model = model.to(device)
+        self.train_set, self.val_set = train_set, val_set
+        self.config, self.run_dir, self.device, self.seed = config, Path(run_dir), device, seed
+        self.progress = progress
+        self.optimizers = model.build_optimizers()
+        self.result = TrainResult()
+
+    # -- data -------------------------------------------------------------------------------
+    def _loader(self, dataset: Dataset, shuffle: bool, epoch: int = 0) -> DataLoader:
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        return DataLoader(
+            dataset, batch_size=self.config.batch_size, shuffle=shuffle, drop_last=True,
+            generator=gen, collate_fn=_collate, pin_memory=self.device.type == "cuda",
+        )
+
+    def steps_per_epoch(self) -> int:
+        full = len(self.train_set) // self.config.batch_size
+        for name, ds in (("training", self.train_set), ("validation", self.val_set)):
+            if len(ds) < self.config.batch_size:
+                raise BenchmarkError(f"{name} set of {len(ds)} images is smaller than one batch")
+        cap = self.config.steps_per_epoch
+        return min(full, cap) if cap else full
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "result": asdict(self.result),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                "numpy": np.random.get_state(),
+                "python": random.getstate(),
+            },
+        }
+
+    def _resume(self) -> bool:
+        path = self.run_dir / LAST
+        if not path.exists():
+            return False
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(state["model"])
+        for k, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][k])
+        self.result = TrainResult(**state["result"])
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"].cpu())
+        if rng["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
+        np.random.set_state(rng["numpy"])
+        random.setstate(rng["python"])
+        return True
+
+    # -- loop -------------------------------------------------------------------------------
+    def fit(self) -> TrainResult:
+        """Train until early stopping or ``max_epochs``; resumes from ``checkpoint_last.pt``."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if not self._resume():
+            seed_everything(self.seed)
+        if self.result.finished:
+            return self.result
+        cfg, res = self.config, self.result
+        steps = self.steps_per_epoch()
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        bar = tqdm(
+            total=cfg.max_epochs * steps, initial=res.epochs * steps, disable=not self.progress,
+            desc=f"train {self.run_dir.name}", unit="step", file=sys.stderr, dynamic_ncols=True, mininterval=1.0,
+        )
+        start = time.perf_counter() - res.wall_s
+        for epoch in range(res.epochs, cfg.max_epochs):
+            train_terms = self._train_epoch(epoch, steps, bar)
+            val = self.validate()
+            res.epochs, res.steps = epoch + 1, res.steps + steps
+            res.history.append({"epoch": epoch + 1, **{f"train_{k}": v for k, v in train_terms.items()}, "val_loss": val})
+            if val < res.best_val:
+                res.best_val, res.best_epoch = val, epoch + 1
+                save_atomic({"model": self.model.state_dict(), "epoch": epoch + 1}, self.run_dir / BEST)
+            res.stopped_early = res.epochs - res.best_epoch >= cfg.patience
+            res.finished = res.stopped_early or res.epochs >= cfg.max_epochs
+            res.wall_s = time.perf_counter() - start
+            res.peak_rss_mb = max(res.peak_rss_mb, peak_rss_mb())
+            if self.device.type == "cuda":
+                res.peak_cuda_mb = max(res.peak_cuda_mb, torch.cuda.max_memory_allocated(self.device) / 2**20)
+            save_atomic(self._state(), self.run_dir / LAST)
+            bar.set_postfix(val=f"{val:.4g}", best=f"{res.best_val:.4g}@{res.best_epoch}")
+            if res.finished:
+                break
+        bar.close()
+        return res
+
+    def _train_epoch(self, epoch: int, steps: int, bar: tqdm) -> dict[str, float]:
+        sums: dict[str, float] = {}
+        for step, x in enumerate(self._loader(self.train_set, shuffle=True, epoch=epoch)):
+            if step >= steps:
+                break
+            terms = self.model.train_batch(x.to(self.device, non_blocking=True), self.optimizers)
+            bad = {k: v for k, v in terms.items() if not math.isfinite(v)}
+            if bad:
+                raise NonFiniteLossError(
+                    f"non-finite loss {bad} at epoch {epoch + 1}, step {step + 1} of {self.run_dir.name}; "
+                    "lower the learning rate or check the input data"
+                )
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + v
+            bar.update(1)
+            if step % 10 == 0:
+                bar.set_postfix(loss=f"{terms['loss']:.4g}", epoch=epoch + 1)
+        return {k: v / steps for k, v in sums.items()}
+
+    @torch.no_grad()
+    def validate(self) -> float:
+        """Mean validation loss over full batches (GWAE's batch statistics need B >= 2)."""
+        total, n = 0.0, 0
+        for x in self._loader(self.val_set, shuffle=False):
+            terms = self.model.eval_batch(x.to(self.device))
+            total += terms["loss"] * len(x)
+            n += len(x)
+        val = total / max(n, 1)
+        if not math.isfinite(val):
+            raise NonFiniteLossError(f"non-finite validation loss in {self.run_dir.name}")
+        return val
+
+
+def load_checkpoint(model: BenchmarkModel, run_dir: Path, which: str, device: torch.device) -> BenchmarkModel:
+    """Load the ``best`` or ``last`` weights of a finished run into ``model``."""
+    path = Path(run_dir) / (BEST if which == "best" else LAST)
+    state = torch.load(path, map_location=device, weights_only=False)
+    model.load_state_dict(state["model"])
+    return model.to(device).eval()

@@ -17,6 +17,7 @@ import torch
 from benchmark import provenance
 from benchmark.config import config_hash, to_dict
 from benchmark.data import load_dataset
+from benchmark.errors import BenchmarkError
 from benchmark.records import RECORDS, read_records, write_json, write_records
 from benchmark.suites import SUITES, EvalContext, Preset, Suite
 from benchmark.trainer import Trainer, load_checkpoint
@@ -48,10 +49,14 @@ def plan(
     suite = SUITES.get(suite_name)
     preset = suite_preset(suite, preset_name)
     specs = []
+    overrides = overrides or {}
+    used: set[str] = set()
     for model in models or list(suite.models):
-        MODELS.get(model)
+        fields = set(to_dict(MODELS.get(model).cls.config_cls()))
+        mine = {k: v for k, v in overrides.items() if k in fields}  # e.g. prior.* only for GWAE models
+        used |= set(mine)
         params = merge({"z_dim": preset.z_dim}, preset.model_overrides.get(model, {}))
-        cfg = resolve_config(model, merge(params, overrides or {}))
+        cfg = resolve_config(model, merge(params, mine))
         for seed in seeds if seeds is not None else list(preset.seeds):
             resolved = {
                 "suite": suite_name,
@@ -70,12 +75,13 @@ def plan(
                 },
             }
             specs.append(RunSpec(suite_name, preset_name, model, seed, resolved))
+    unused = sorted(set(overrides) - used)
+    if unused:
+        raise BenchmarkError(f"override key(s) {', '.join(unused)} match no config field of the selected models")
     return specs
 
 
 def suite_preset(suite: Suite, name: str) -> Preset:
-    from benchmark.errors import BenchmarkError
-
     if name not in suite.presets:
         raise BenchmarkError(f"unknown preset {name!r} for suite {suite.name} (known: {', '.join(suite.presets)})")
     return suite.presets[name]

@@ -177,7 +177,9 @@ class Trainer:
             train_terms = self._train_epoch(epoch, steps, bar)
             val = self.validate()
             res.epochs, res.steps = epoch + 1, res.steps + steps
-            res.history.append({"epoch": epoch + 1, **{f"train_{k}": v for k, v in train_terms.items()}, "val_loss": val})
+            res.history.append(
+                {"epoch": epoch + 1, **{f"train_{k}": v for k, v in train_terms.items()}, "val_loss": val}
+            )
             if val < res.best_val:
                 res.best_val, res.best_epoch = val, epoch + 1
                 save_atomic({"model": self.model.state_dict(), "epoch": epoch + 1}, self.run_dir / BEST)

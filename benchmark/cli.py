@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -84,12 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmark import leaderboard, runner
+    from benchmark.data import resolve_data_root
     from benchmark.suites import SUITES
     from benchmark.trainer import resolve_device
 
-    data_root = args.data_root or (Path(os.environ["GWAE_BENCH_DATA"]) if os.environ.get("GWAE_BENCH_DATA") else None)
-    if data_root is not None and not data_root.is_dir():
-        raise BenchmarkError(f"--data-root {data_root} is not a folder")
+    data_root = resolve_data_root(args.data_root)
     device = resolve_device(args.device)
     suite = SUITES.get(args.suite)
     specs = runner.plan(

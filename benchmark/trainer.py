@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from benchmark.data import identity_collate
 from benchmark.errors import BenchmarkError, NonFiniteLossError
 from models.base import BenchmarkModel
 
@@ -85,11 +86,6 @@ def save_atomic(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _collate(batch: Any) -> torch.Tensor:
-    """Datasets with ``__getitems__`` return a ready batch tensor; lists are stacked."""
-    return batch if isinstance(batch, torch.Tensor) else torch.stack(list(batch))
-
-
 class Trainer:
     def __init__(
         self,
@@ -114,7 +110,7 @@ class Trainer:
         gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
         return DataLoader(
             dataset, batch_size=self.config.batch_size, shuffle=shuffle, drop_last=True,
-            generator=gen, collate_fn=_collate, pin_memory=self.device.type == "cuda",
+            generator=gen, collate_fn=identity_collate, pin_memory=self.device.type == "cuda",
         )
 
     def steps_per_epoch(self) -> int:

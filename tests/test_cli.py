@@ -1,0 +1,137 @@
+"""The real CLI end to end on the shipped data: smoke run, rerun, leaderboard, list, bad input."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from benchmark.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORD_FIELDS = {
+    "run_id", "suite", "model", "prior", "mode", "dataset", "seed", "checkpoint", "representation", "metric",
+    "metric_spec", "value", "n_id", "n_ood", "versions", "hardware", "wall_s", "peak_rss_mb", "model_config",
+    "eval_seed", "scorer",
+}
+
+
+def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "benchmark", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def smoke_out(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs")
+    proc = cli("run", "--suite", "ood", "--preset", "smoke", "--out", str(out), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+@pytest.mark.slow
+def test_smoke_run_writes_runs_records_and_leaderboard(smoke_out):
+    runs = sorted(p for p in smoke_out.iterdir() if p.name.startswith("ood-"))
+    assert [p.name.split("-seed")[0] for p in runs] == ["ood-dagmm", "ood-gwae-gmp", "ood-vae"]
+    for run in runs:
+        assert {"config.json", "train.json", "records.jsonl", "checkpoint_best.pt", "checkpoint_last.pt"} <= {
+            p.name for p in run.iterdir()
+        }
+        records = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
+        assert len(records) == 2 * 2 * 4  # checkpoints x representations x metrics
+        assert all(set(r) >= RECORD_FIELDS for r in records)
+        assert {r["checkpoint"] for r in records} == {"best", "last"}
+        assert {r["representation"] for r in records} == {"mean", "sample"}
+        assert json.loads((run / "config.json").read_text())["run_id"] == run.name
+    table = pd.read_csv(smoke_out / "ood" / "leaderboard.csv")
+    assert set(table.model) == {"vae", "dagmm", "gwae-gmp"}
+    assert {"mean", "std", "n_seeds", "hardware"} <= set(table.columns)
+    assert (smoke_out / "ood" / "roc_last_sample.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_rerun_skips_finished_runs(smoke_out):
+    ckpts = {p: p.stat().st_mtime_ns for p in smoke_out.rglob("checkpoint_last.pt")}
+    proc = cli("run", "--suite", "ood", "--preset", "smoke", "--out", str(smoke_out), "--models", "vae",
+               "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert {p: p.stat().st_mtime_ns for p in ckpts} == ckpts
+
+
+@pytest.mark.slow
+def test_leaderboard_is_rebuilt_from_records_alone(smoke_out, tmp_path):
+    copy = tmp_path / "records_only"
+    for rec in smoke_out.rglob("records.jsonl"):  # no checkpoints, no configs: records alone
+        (copy / rec.parent.name).mkdir(parents=True)
+        shutil.copy(rec, copy / rec.parent.name / rec.name)
+    proc = cli("leaderboard", "--out", str(copy), "--to", str(tmp_path / "board"))
+    assert proc.returncode == 0, proc.stderr
+    rebuilt = (tmp_path / "board" / "ood" / "leaderboard.csv").read_text()
+    assert rebuilt == (smoke_out / "ood" / "leaderboard.csv").read_text()
+    assert (tmp_path / "board" / "ood" / "auroc.png").exists()
+
+
+def test_list_shows_every_registry(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("ood", "vae", "dagmm", "gwae-gmp", "gaussian_mixture", "mnist", "omniglot", "suites:", "metrics:"):
+        assert name in out
+
+
+BAD = [
+    (["run", "--suite", "nope"], "unknown suite"),
+    (["run", "--suite", "ood", "--models", "vae,nope"], "unknown model"),
+    (["run", "--suite", "ood", "--preset", "huge"], "unknown preset"),
+    (["run", "--suite", "ood", "--set", "z_dim=abc"], "expected int"),
+    (["run", "--suite", "ood", "--set", "nope=1"], "match no config field"),
+    (["run", "--suite", "ood", "--device", "tpu"], "unknown device"),
+    (["run", "--suite", "ood", "--data-root", "/nonexistent/dir"], "not found"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD, ids=[m for _, m in BAD])
+def test_bad_input_is_one_line_and_writes_nothing(args, message, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main([*args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and message in err and "\n" not in err
+    assert not out.exists()
+
+
+def test_bad_seeds_are_rejected_by_the_parser(tmp_path):
+    proc = cli("run", "--suite", "ood", "--seeds", "1,x", "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "seeds must be" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_corrupt_shipped_data_is_rejected_before_anything_is_written(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "data", data)
+    target = data / "omniglot" / "all_runs.zip"
+    blob = bytearray(target.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    target.chmod(0o644)
+    target.write_bytes(bytes(blob))
+    out = tmp_path / "out"
+    proc = cli("run", "--suite", "ood", "--preset", "smoke", "--out", str(out),
+               env={"GWAE_BENCH_SHIPPED_DATA": str(data)})
+    assert proc.returncode == 2, proc.stderr
+    assert "sha256" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_missing_data_in_a_data_root_is_a_clear_error(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    proc = cli("run", "--suite", "ood", "--preset", "smoke", "--data-root", str(root), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and proc.stderr.startswith("error:") and "MNIST" in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_leaderboard_of_an_empty_folder_is_a_clear_error(tmp_path, capsys):
+    assert main(["leaderboard", "--out", str(tmp_path)]) == 2
+    assert "no result records" in capsys.readouterr().err

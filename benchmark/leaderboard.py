@@ -10,12 +10,17 @@ from benchmark.errors import BenchmarkError
 from benchmark.records import read_records, write_text_atomic
 from benchmark.suites import SUITES
 
-GROUP = ["model", "prior", "mode", "dataset", "eval_dataset", "checkpoint", "representation", "metric", "metric_spec"]
+GROUP = [
+    "model", "prior", "mode", "hparams", "dataset", "eval_dataset", "checkpoint", "representation", "metric",
+    "metric_spec",
+]
 
 
 def aggregate(records: pd.DataFrame) -> pd.DataFrame:
     """Mean and spread over seeds for every (model, prior, protocol, metric) group."""
-    keyed = records.assign(eval_dataset=records.get("eval_dataset", "-")).fillna({"eval_dataset": "-"})
+    keyed = records.copy()
+    for column in ("eval_dataset", "hparams"):  # records from before a column existed
+        keyed[column] = keyed[column].fillna("-") if column in keyed else "-"
     grouped = keyed.groupby(GROUP, dropna=False)
     table = grouped["value"].agg(mean="mean", std="std", min="min", max="max", n_seeds="count")
     table["std"] = table["std"].fillna(0.0)
@@ -54,4 +59,4 @@ def headline(out_or_frame: Path | pd.DataFrame, suite_name: str) -> pd.DataFrame
     metric, checkpoint, rep = SUITES.get(suite_name).headline
     table = aggregate(frame[frame.suite == suite_name])
     sel = table[(table.metric == metric) & (table.checkpoint == checkpoint) & (table.representation == rep)]
-    return sel[["model", "prior", "mode", "metric", "mean", "std", "n_seeds"]]
+    return sel[["model", "prior", "mode", "hparams", "metric", "mean", "std", "n_seeds"]]

@@ -14,7 +14,10 @@ import pandas as pd  # noqa: E402
 
 
 def label(row: pd.Series) -> str:
-    return row["model"] if row.get("mode", "-") in ("-", None) else f"{row['model']} ({row['mode']})"
+    """'gwae-gmp (paper)', plus any hyperparameters that differ from the registry defaults."""
+    text = row["model"] if row.get("mode", "-") in ("-", None) else f"{row['model']} ({row['mode']})"
+    hparams = row.get("hparams", "-")
+    return text if hparams in ("-", None) or not isinstance(hparams, str) else f"{text} [{hparams}]"
 
 
 def save_figure(fig: plt.Figure, path: Path) -> Path:

@@ -81,6 +81,22 @@ def plan(
     return specs
 
 
+def hparams_label(config: dict[str, Any], defaults: dict[str, Any], prefix: str = "") -> str:
+    """What differs from the model's registry defaults, e.g. ``beta=8 prior.mode=fixed`` ('-' if nothing).
+
+    Leaderboards group by it, so runs of a hyperparameter sweep never share a row.
+    """
+    parts = []
+    for key in sorted(config):
+        value, default = config[key], defaults.get(key)
+        if isinstance(value, dict) and isinstance(default, dict):
+            sub = hparams_label(value, default, f"{prefix}{key}.")
+            parts += [] if sub == "-" else [sub]
+        elif value != default:
+            parts.append(f"{prefix}{key}={value}")
+    return " ".join(parts) or "-"
+
+
 def suite_preset(suite: Suite, name: str) -> Preset:
     if name not in suite.presets:
         raise BenchmarkError(f"unknown preset {name!r} for suite {suite.name} (known: {', '.join(suite.presets)})")
@@ -127,10 +143,12 @@ def execute(
     write_json(run_dir / "train.json", to_dict(result))
 
     prior, mode = prior_of(spec.model, model_cfg)
+    defaults = to_dict(resolve_config(spec.model, {"z_dim": model_cfg.z_dim}))
     hardware = provenance.hardware(device)
     base = {
         "run_id": spec.run_id, "suite": spec.suite, "preset": spec.preset, "model": spec.model,
-        "prior": prior, "mode": mode, "dataset": suite.dataset, "seed": spec.seed,
+        "prior": prior, "mode": mode, "hparams": hparams_label(cfg["model_config"], defaults),
+        "dataset": suite.dataset, "seed": spec.seed,
         "eval_seed": cfg["eval"]["eval_seed"], "model_config": cfg["model_config"], "train_config": cfg["train"],
         "data_config": cfg["data"], "epochs": result.epochs, "best_epoch": result.best_epoch,
         "stopped_early": result.stopped_early, "steps": result.steps, "wall_s": round(result.wall_s, 2),

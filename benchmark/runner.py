@@ -15,12 +15,13 @@ from typing import Any
 import torch
 
 from benchmark import provenance
-from benchmark.config import config_hash, to_dict
+from benchmark.config import config_hash, from_dict, to_dict
 from benchmark.data import load_dataset
 from benchmark.errors import BenchmarkError
 from benchmark.records import RECORDS, read_records, write_json, write_records
 from benchmark.suites import SUITES, EvalContext, Preset, Suite
-from benchmark.trainer import Trainer, load_checkpoint
+from benchmark.suites.base import gw_diagnostic
+from benchmark.trainer import TrainConfig, Trainer, load_checkpoint
 from models import MODELS, build_model, merge, prior_of, resolve_config
 
 
@@ -44,10 +45,16 @@ def plan(
     seeds: list[int] | None = None,
     overrides: dict[str, Any] | None = None,
     data_source: str = "embedded",
+    train_overrides: dict[str, Any] | None = None,
 ) -> list[RunSpec]:
-    """Every run of a suite invocation, validated, without touching the disk."""
+    """Every run of a suite invocation, validated, without touching the disk.
+
+    ``train_overrides`` (a sweep file's ``[train]`` table) change the preset's training budget;
+    they are part of the resolved config, so they change the run ids.
+    """
     suite = SUITES.get(suite_name)
     preset = suite_preset(suite, preset_name)
+    train = from_dict(TrainConfig, {**to_dict(preset.train), **(train_overrides or {})}, where="train")
     specs = []
     overrides = overrides or {}
     used: set[str] = set()
@@ -64,7 +71,7 @@ def plan(
                 "model": model,
                 "model_config": to_dict(cfg),
                 "seed": seed,
-                "train": to_dict(preset.train),
+                "train": to_dict(train),
                 "data": {
                     "dataset": suite.dataset, "source": data_source, "image_shape": list(preset.image_shape),
                     "n_train": preset.n_train, "n_val": preset.n_val, "n_eval": preset.n_eval,
@@ -130,6 +137,7 @@ def execute(
     suite = SUITES.get(spec.suite)
     preset = suite.presets[spec.preset]
     cfg = spec.config
+    train = from_dict(TrainConfig, cfg["train"], where="train")
     model_cfg = resolve_config(spec.model, cfg["model_config"])
     image_shape = tuple(cfg["data"]["image_shape"])
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -138,7 +146,7 @@ def execute(
 
     torch.manual_seed(spec.seed)  # model initialisation depends on the seed only
     model = build_model(spec.model, model_cfg, image_shape)
-    trainer = Trainer(model, data.train, data.val, preset.train, run_dir, device, spec.seed, progress)
+    trainer = Trainer(model, data.train, data.val, train, run_dir, device, spec.seed, progress)
     result = trainer.fit()
     write_json(run_dir / "train.json", to_dict(result))
 
@@ -162,8 +170,8 @@ def execute(
         for rep in cfg["eval"]["representations"]:
             torch.manual_seed(cfg["eval"]["eval_seed"])
             start = time.perf_counter()
-            ctx = EvalContext(model, data.eval, rep, device, preset.train.batch_size, cfg["eval"]["eval_seed"])
-            rows = suite.evaluate(ctx)
+            ctx = EvalContext(model, data.eval, rep, device, train.batch_size, cfg["eval"]["eval_seed"])
+            rows = suite.evaluate(ctx) + gw_diagnostic(ctx, data.eval[suite.gw_set], preset.n_gw)
             eval_wall = round(time.perf_counter() - start, 2)
             stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
             for row in rows:

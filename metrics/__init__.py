@@ -7,12 +7,48 @@ whenever a definition changes.
 """
 
 from benchmark.registry import Registry
+from metrics.disentanglement import DCI_SPECS, MIG_SPEC, SAP_SPEC, dci, dci_matrix_scores, mig, sap
+from metrics.gw import gw_distortion
 from metrics.ood import ood_metrics, roc_curve
 
 #: OoD metrics: OpenOOD conventions (OoD positive, higher score = more OoD), v1 of our code.
 OOD_SPEC = "ood@openood-v1"
+#: GW distortion of a representation: POT's solvers on (optionally mean-normalized) distances, v1.
+GW_SPEC = "gw@pot-v1"
+
+#: Metric names (as in records) for which a smaller value is better; every other metric ranks higher-is-better.
+LOWER_IS_BETTER = frozenset({"fpr95", "gw_distortion", "gw_identity_distortion"})
 
 METRICS: Registry = Registry("metric")
 METRICS.add("ood", ood_metrics, f"{OOD_SPEC}: AUROC, AUPR-in, AUPR-out, FPR@95%TPR (OoD positive)")
+METRICS.add(
+    "gw_distortion",
+    gw_distortion,
+    f"{GW_SPEC}: Gromov-Wasserstein discrepancy and identity-coupling distortion between data and codes",
+)
+METRICS.add(
+    "dci",
+    dci,
+    "disentanglement, completeness, informativeness of codes vs discrete factors; specs "
+    + ", ".join(f"{k}={v}" for k, v in DCI_SPECS.items())
+    + " (dlib: disentanglement_lib GBT; vaetc: GWAE authors' RF; fast: subsampled estimate of dlib)",
+)
+METRICS.add("mig", mig, f"{MIG_SPEC}: mutual information gap, 20-bin histogram codes (disentanglement_lib)")
+METRICS.add("sap", sap, f"{SAP_SPEC}: SAP score, 1-D LinearSVC(C=0.01) accuracy gap (disentanglement_lib)")
 
-__all__ = ["METRICS", "OOD_SPEC", "ood_metrics", "roc_curve"]
+__all__ = [
+    "DCI_SPECS",
+    "GW_SPEC",
+    "LOWER_IS_BETTER",
+    "METRICS",
+    "MIG_SPEC",
+    "OOD_SPEC",
+    "SAP_SPEC",
+    "dci",
+    "dci_matrix_scores",
+    "gw_distortion",
+    "mig",
+    "ood_metrics",
+    "roc_curve",
+    "sap",
+]

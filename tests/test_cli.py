@@ -1,6 +1,7 @@
 """The real CLI end to end on the shipped data: smoke run, rerun, leaderboard, list, bad input."""
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -11,6 +12,8 @@ import pandas as pd
 import pytest
 
 from benchmark.cli import main
+from benchmark.suites import SUITES
+from models import MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD_FIELDS = {
@@ -42,7 +45,9 @@ def test_smoke_run_writes_runs_records_and_leaderboard(smoke_out):
             p.name for p in run.iterdir()
         }
         records = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
-        assert len(records) == 2 * 2 * 4  # checkpoints x representations x metrics
+        assert len(records) == 2 * 2 * 6  # checkpoints x representations x (4 OoD metrics + 2 GW diagnostics)
+        assert {r["metric"] for r in records} == {"auroc", "aupr_in", "aupr_out", "fpr95", "gw_distortion",
+                                                  "gw_identity_distortion"}
         assert all(set(r) >= RECORD_FIELDS for r in records)
         assert {r["checkpoint"] for r in records} == {"best", "last"}
         assert {r["representation"] for r in records} == {"mean", "sample"}
@@ -135,3 +140,15 @@ def test_missing_data_in_a_data_root_is_a_clear_error(tmp_path):
 def test_leaderboard_of_an_empty_folder_is_a_clear_error(tmp_path, capsys):
     assert main(["leaderboard", "--out", str(tmp_path)]) == 2
     assert "no result records" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", MODELS.names())
+def test_every_model_trains_and_scores_on_every_suite_through_the_cli(model, tmp_path, capsys):
+    for suite in SUITES.names():
+        out = tmp_path / suite
+        assert main(["run", "--suite", suite, "--preset", "smoke", "--models", model, "--out", str(out),
+                     "--no-progress"]) == 0, capsys.readouterr().err
+        records = [json.loads(line) for rec in out.rglob("records.jsonl") for line in rec.read_text().splitlines()]
+        assert records and all(math.isfinite(r["value"]) for r in records)
+        assert {r["model"] for r in records} == {model}

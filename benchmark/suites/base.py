@@ -13,6 +13,7 @@ from torch import Tensor
 
 from benchmark.registry import Registry
 from benchmark.trainer import TrainConfig
+from metrics import GW_SPEC, gw_distortion
 from models.base import BenchmarkModel, Representation
 
 
@@ -29,6 +30,8 @@ class Preset:
     n_eval: int | None = None
     checkpoints: tuple[str, ...] = ("best", "last")
     representations: tuple[str, ...] = ("mean", "sample")
+    #: Points of the GW diagnostic (data vs codes), recorded in every suite.
+    n_gw: int = 500
     #: Per-model config overrides on top of ``z_dim`` (model name -> dotted-free nested dict).
     model_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: str = ""
@@ -59,9 +62,30 @@ class Suite:
     plot: Callable[[pd.DataFrame, Path], list[Path]]
     #: The metric, checkpoint and representation that the summary table leads with.
     headline: tuple[str, str, str]
+    #: Evaluation set whose images (and their codes) feed the GW diagnostic.
+    gw_set: str
 
 
 SUITES: Registry[Suite] = Registry("suite")
+
+
+def gw_diagnostic(ctx: EvalContext, dataset: Any, n: int) -> list[dict[str, Any]]:
+    """How isometric the representation is: GW discrepancy between pixel and latent distances.
+
+    Beyond the paper, and the same for every model: a seeded sample of ``n`` evaluation images,
+    Euclidean distances in pixel space (at the model's input shape) and in code space, each
+    scaled by its mean, compared by POT's GW solver and at the identity coupling.
+    """
+    sample = dataset.subset(min(n, len(dataset)), seed=ctx.seed)
+    images = torch.cat(list(sample.batches(ctx.batch_size)))
+    with torch.no_grad():
+        codes = torch.cat([ctx.model.encode(x.to(ctx.device), ctx.representation).cpu()
+                           for x in sample.batches(ctx.batch_size)])
+    out = gw_distortion(images.flatten(1).double().numpy(), codes.double().numpy(), seed=ctx.seed)
+    spec = f"{GW_SPEC}/n={out['n']}/solver=gw/loss=square_loss/normalize=mean"
+    common = {"metric_spec": spec, "eval_dataset": sample.name, "n_eval": out["n"]}
+    return [{"metric": "gw_distortion", "value": out["gw"], **common},
+            {"metric": "gw_identity_distortion", "value": out["identity_distortion"], **common}]
 
 
 def batched_scores(fn: Callable[[Tensor], Tensor], dataset: Any, batch_size: int, device: torch.device) -> Tensor:

@@ -25,7 +25,7 @@ ID_SET, OOD_SET = "mnist-test", "omniglot"
 
 PRESETS = {
     "smoke": Preset(
-        image_shape=(1, 28, 28), z_dim=8, seeds=(0,), n_train=512, n_val=128, n_eval=256,
+        image_shape=(1, 28, 28), z_dim=8, seeds=(0,), n_train=512, n_val=128, n_eval=256, n_gw=128,
         train=TrainConfig(batch_size=64, max_epochs=2, patience=2, steps_per_epoch=4),
         notes="a few steps of every model, for tests and a first look; numbers mean nothing",
     ),
@@ -94,6 +94,7 @@ SUITES.add(
         evaluate=evaluate,
         plot=plot,
         headline=("auroc", "last", "sample"),
+        gw_set=ID_SET,
     ),
     "train on MNIST, detect Omniglot as OoD (AUROC, AUPR-in/out, FPR@95)",
 )

@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmark.data import mnist, omniglot
+from benchmark.data import mnist, omniglot, shapes3d, shapes_render
 from benchmark.data.checksums import sha256_file, shipped_data_dir, verify, verify_manifest
 from benchmark.data.imageset import ImageSet, Loader, identity_collate
 from benchmark.errors import BenchmarkError
@@ -36,6 +36,10 @@ DATA_ROOT_ENV = "GWAE_BENCH_DATA"
 DATASETS: Registry[Loader] = Registry("dataset")
 DATASETS.add("mnist", mnist.load, "MNIST digits, 28x28 gray; train 54k / val 6k (fixed split) / test 10k")
 DATASETS.add("omniglot", omniglot.load, "Omniglot characters, 28x28 gray, inverted; test only (OoD)")
+DATASETS.add("shapes3d", shapes3d.load, "3D Shapes, 64x64 RGB, 6 factors, read lazily from ROOT/3dshapes.h5; "
+             "train/val/test 80/10/10 (fixed split), all")
+DATASETS.add("shapes3d-procedural", shapes_render.load, "procedural 3D-Shapes-grid (re-implementation, rendered "
+             "on demand, embedded); same grid and splits as shapes3d")
 
 
 def resolve_data_root(data_root: Path | str | None = None) -> Path | None:

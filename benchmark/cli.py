@@ -1,4 +1,4 @@
-"""Command line: ``python -m benchmark {run,leaderboard,list}``.
+"""Command line: ``python -m benchmark {run,plan,status,collect,leaderboard,list}``.
 
 Every input is validated (names, values, data files and their checksums) before anything is
 written, and user errors print one line on stderr with a non-zero exit and no traceback.
@@ -56,58 +56,260 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _selection(p: argparse.ArgumentParser) -> None:
+    """What to run: a suite and flags, or a sweep file (shared by ``run`` and ``plan``)."""
+    p.add_argument("--suite", help="suite name (or give --sweep FILE)")
+    p.add_argument("--sweep", type=Path, metavar="FILE",
+                   help="sweep file (TOML: suite, preset, models, priors, seeds, [grid], [train]); see slurm/")
+    p.add_argument("--models", type=_csv("model"), help="comma-separated model names (default: the suite's)")
+    p.add_argument("--preset", help="smoke | default | paper (default: default)")
+    p.add_argument("--seeds", type=_seeds, help="comma-separated seeds (default: the preset's)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="model config override for every model, e.g. prior.mode=fixed (repeatable)")
+    p.add_argument("--out", type=Path, default=Path("runs"), help="results folder (default: runs/)")
+    p.add_argument("--data-root", type=Path, default=None,
+                   help="folder with full datasets in torchvision's layouts (or $GWAE_BENCH_DATA)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="launch the failed runs alone (default: the runs that have neither records nor a job)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmark", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="train and score the models of a suite")
-    run.add_argument("--suite", required=True)
-    run.add_argument("--models", type=_csv("model"), help="comma-separated model names (default: the suite's)")
-    run.add_argument("--preset", default="default", help="smoke | default | paper (default: default)")
-    run.add_argument("--seeds", type=_seeds, help="comma-separated seeds (default: the preset's)")
-    run.add_argument("--out", type=Path, default=Path("runs"), help="results folder (default: runs/)")
-    run.add_argument("--data-root", type=Path, default=None,
-                     help="folder with full datasets in torchvision's layouts (or $GWAE_BENCH_DATA)")
+    run = sub.add_parser("run", help="train and score the models of a suite or sweep (here, or on SLURM)")
+    _selection(run)
     run.add_argument("--device", default="auto", help="cpu | cuda | auto (default: auto)")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="model config override for every model, e.g. prior.mode=fixed (repeatable)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--launcher", default="local", help="local | slurm: `list` shows them (default: local)")
+    slurm = run.add_argument_group("--launcher slurm")
+    slurm.add_argument("--partition", help="SLURM partition (default: the cluster's default)")
+    slurm.add_argument("--gpus-per-task", type=_positive, help="GPUs per array element")
+    slurm.add_argument("--cpus-per-task", type=_positive, help="CPUs per array element (also torch's threads)")
+    slurm.add_argument("--mem-gb", type=_positive, help="memory per array element, GB")
+    slurm.add_argument("--time", type=_positive, metavar="MIN",
+                       help="time limit per element in minutes (default: 60); a timed-out element is requeued "
+                       "and resumes from its last checkpoint")
+    slurm.add_argument("--array-parallelism", type=_positive, help="elements running at once (default: 256)")
+    slurm.add_argument("--max-array-size", type=_positive,
+                       help="split arrays above this size (default: the cluster's MaxArraySize)")
 
-    lb = sub.add_parser("leaderboard", help="rebuild leaderboards and plots from stored records")
+    pl = sub.add_parser("plan", help="list every run of a suite or sweep with its estimated cost; submits nothing")
+    _selection(pl)
+    pl.add_argument("--json", action="store_true", help="machine-readable output")
+
+    st = sub.add_parser("status", help="state of the runs of the sweeps in a results folder")
+    st.add_argument("--out", type=Path, default=Path("runs"), help="results folder (default: runs/)")
+    st.add_argument("--sweep-id", help="one sweep (default: every sweep in --out)")
+    st.add_argument("--all", action="store_true", help="list finished runs too")
+
+    co = sub.add_parser("collect", help="gather finished sweeps: report failures, rebuild the leaderboards")
+    co.add_argument("--out", type=Path, default=Path("runs"), help="results folder (default: runs/)")
+    co.add_argument("--sweep-id", help="one sweep (default: every sweep in --out)")
+    co.add_argument("--wait", action="store_true", help="poll until no run is pending or running")
+    co.add_argument("--poll", type=float, default=30.0, metavar="S", help="seconds between polls (default: 30)")
+    co.add_argument("--timeout", type=float, default=0.0, metavar="S", help="stop waiting after S seconds (0: never)")
+    co.add_argument("--to", type=Path, default=None, help="leaderboard destination (default: inside --out)")
+
+    lb = sub.add_parser("leaderboard", help="rebuild leaderboards, summary and plots from stored records")
     lb.add_argument("--out", type=Path, default=Path("runs"), help="results folder to read (default: runs/)")
     lb.add_argument("--to", type=Path, default=None, help="destination (default: inside --out)")
 
-    sub.add_parser("list", help="registered suites, models, priors, datasets and metrics")
+    sub.add_parser("list", help="registered suites, models, priors, datasets, metrics and launchers")
     return p
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from benchmark import leaderboard, runner
+def _sweep(args: argparse.Namespace) -> Any:
+    from benchmark import sweeps
+
+    if args.sweep is not None:
+        given = [flag for flag, value in (("--suite", args.suite), ("--models", args.models),
+                                          ("--preset", args.preset), ("--seeds", args.seeds),
+                                          ("--set", args.overrides)) if value]
+        if given:
+            raise BenchmarkError(f"--sweep {args.sweep} names the suite, preset, models and seeds itself: "
+                                 f"drop {', '.join(given)}")
+        return sweeps.load_sweep(args.sweep)
+    if not args.suite:
+        raise BenchmarkError("give --suite NAME or --sweep FILE")
+    return sweeps.Sweep(suite=args.suite, preset=args.preset or "default", models=args.models, seeds=args.seeds,
+                        overrides=parse_overrides(args.overrides))
+
+
+def _prepare(args: argparse.Namespace) -> tuple[Any, list[Any], Any, list[Any]]:
+    """Sweep, runs, data (loaded and checksummed) and run states of ``run``/``plan``; writes nothing."""
+    from benchmark import launchers, runner, sweeps
     from benchmark.data import resolve_data_root
     from benchmark.suites import SUITES
-    from benchmark.trainer import resolve_device
 
     data_root = resolve_data_root(args.data_root)
-    device = resolve_device(args.device)
-    suite = SUITES.get(args.suite)
-    specs = runner.plan(
-        args.suite, args.preset, args.models, args.seeds, parse_overrides(args.overrides),
-        data_source="embedded" if data_root is None else "data_root",
+    sweep = _sweep(args)
+    specs = sweeps.expand(sweep, data_source="embedded" if data_root is None else "data_root")
+    suite = SUITES.get(sweep.suite)
+    data = runner.load_suite_data(suite, suite.presets[sweep.preset], data_root)
+    states = launchers.sweep_states(args.out, [s.run_id for s in specs]) if args.out.is_dir() else [
+        sweeps.run_state(args.out, s.run_id, None, None) for s in specs]
+    return sweep, specs, data, states
+
+
+def _wanted(args: argparse.Namespace) -> str:
+    return "failed" if args.retry_failed else "missing"
+
+
+def _counts(states: list[Any]) -> str:
+    from benchmark.sweeps import counts
+
+    return ", ".join(f"{n} {name}" for name, n in counts(states).items() if n)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from benchmark import sweeps
+    from benchmark.launchers import LAUNCHERS, LaunchOptions
+
+    opts = LaunchOptions(
+        out=args.out, data_root=args.data_root, device=args.device, progress=not args.no_progress,
+        partition=args.partition, gpus_per_task=args.gpus_per_task, cpus_per_task=args.cpus_per_task,
+        mem_gb=args.mem_gb, time=args.time, array_parallelism=args.array_parallelism,
+        max_array_size=args.max_array_size,
     )
-    data = runner.load_suite_data(suite, suite.presets[args.preset], data_root)
-    print(f"{len(specs)} run(s) of suite {args.suite} ({args.preset}) on {device.type}; results in {args.out}",
-          file=sys.stderr)
-    for i, spec in enumerate(specs, 1):
-        records = runner.execute(spec, args.out, data, device, progress=not args.no_progress)
-        lead = [r for r in records if r["metric"] == suite.headline[0] and r["checkpoint"] == suite.headline[1]
-                and r["representation"] == suite.headline[2]]
-        shown = f"{suite.headline[0]} = {lead[0]['value']:.4f}" if lead else "done"
-        print(f"[{i}/{len(specs)}] {spec.run_id}: {shown}", file=sys.stderr)
-    leaderboard.build(args.out)
-    table = leaderboard.headline(args.out, args.suite)
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    print(f"leaderboard: {args.out / args.suite / 'leaderboard.csv'}", file=sys.stderr)
+    launcher = LAUNCHERS.get(args.launcher)(opts)
+    launcher.check()
+    sweep, specs, data, states = _prepare(args)
+    sid = sweeps.sweep_id(sweep.suite, specs)
+    todo_ids = {s.run_id for s in states if s.state == _wanted(args)}
+    todo = [s for s in specs if s.run_id in todo_ids]
+    print(f"sweep {sid}: {len(specs)} run(s) of suite {sweep.suite} ({sweep.preset}): {_counts(states)}; "
+          f"{len(todo)} to launch ({launcher.name})", file=sys.stderr)
+    failed = sum(s.state == "failed" for s in states)
+    if failed and not args.retry_failed:
+        print(f"{failed} failed run(s) left alone: see `status`, and relaunch them with --retry-failed",
+              file=sys.stderr)
+    meta = sweeps.load_meta(args.out, sid) or sweeps.new_meta(sid, sweep, specs)
+    for spec in todo:
+        (args.out / spec.run_id / sweeps.ERROR_FILE).unlink(missing_ok=True)
+
+    submission: dict[str, Any] | None = None
+
+    def record(jobs: dict[str, Any], arrays: list[dict[str, Any]]) -> None:
+        nonlocal submission
+        submission = sweeps.record_submission(args.out, meta, launcher.name, opts.given(), jobs, arrays, submission)
+
+    launcher.launch(sid, todo, data, record)
+    launcher.report(sid, sweep.suite)
     return 0
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from benchmark import sweeps
+
+    sweep, specs, data, states = _prepare(args)
+    sid = sweeps.sweep_id(sweep.suite, specs)
+    costs = sweeps.estimate(specs, len(data.train), args.out)
+    rows = [{"state": st.state, "run_id": spec.run_id, "model": spec.model, **sweeps.labels(spec), "seed": spec.seed,
+             **cost} for spec, st, cost in zip(specs, states, costs, strict=True)]
+    todo = [r for r in rows if r["state"] == _wanted(args)]
+    if args.json:
+        print(json.dumps({"sweep_id": sid, "suite": sweep.suite, "preset": sweep.preset, "runs": rows}, indent=2))
+        return 0
+    print(f"sweep {sid}: {len(rows)} run(s) of suite {sweep.suite} ({sweep.preset}): {_counts(states)}")
+    table = pd.DataFrame(rows)[["state", "run_id", "prior", "hparams", "seed", "steps", "est_s"]]
+    table["est_s"] = table["est_s"].map(_duration)
+    print(table.rename(columns={"est_s": "estimate"}).to_string(index=False))
+    print(f"estimated training time: {_duration(sum(r['est_s'] for r in rows))} in all, "
+          f"{_duration(sum(r['est_s'] for r in todo))} for the {len(todo)} run(s) to launch (upper bounds: "
+          "max_epochs x steps per epoch; early stopping may end runs sooner)")
+    for model, group in pd.DataFrame(rows).groupby("model", sort=False):
+        first = group.iloc[0]
+        print(f"  {model}: {first['s_per_step']:.3f} s/step ({first['cost_source']})")
+    return 0
+
+
+def _metas(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from benchmark import sweeps
+
+    if not args.out.is_dir():
+        raise BenchmarkError(f"results folder {args.out} does not exist")
+    metas = sweeps.all_metas(args.out)
+    if args.sweep_id:
+        metas = [m for m in metas if m["sweep_id"] == args.sweep_id]
+        if not metas:
+            known = ", ".join(m["sweep_id"] for m in sweeps.all_metas(args.out)) or "none"
+            raise BenchmarkError(f"no sweep {args.sweep_id!r} in {args.out / sweeps.SWEEPS_DIR} (known: {known})")
+    if not metas:
+        raise BenchmarkError(f"no sweeps in {args.out / sweeps.SWEEPS_DIR} (start one with `python -m benchmark run`)")
+    return metas
+
+
+def _describe(args: argparse.Namespace, state: Any) -> str:
+    from benchmark.launchers import log_path
+
+    log = log_path(args.out, state.run_id) if state.state in ("failed", "missing") else None
+    return (f"  {state.state:<8} {state.run_id}  job {state.job or '-'}  {state.detail}"
+            + (f"  log: {log}" if log else ""))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from benchmark import launchers
+
+    for meta in _metas(args):
+        states = launchers.sweep_states(args.out, list(meta["runs"]))
+        arrays = [a["job_id"] for sub in meta["submissions"] for a in sub["arrays"]]
+        print(f"sweep {meta['sweep_id']} ({meta['suite']}, {meta['preset']}; {meta['source']}; created "
+              f"{meta['created']}; arrays: {' '.join(arrays) or '-'}): {len(states)} run(s): {_counts(states)}")
+        for state in sorted(states, key=lambda s: ("running", "pending", "failed", "missing", "done").index(s.state)):
+            if args.all or state.state != "done":
+                print(_describe(args, state))
+    return 0
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    import time
+
+    from benchmark import launchers, leaderboard
+    from benchmark.records import read_records
+
+    metas = _metas(args)
+    run_ids = list(dict.fromkeys(r for m in metas for r in m["runs"]))
+    start, shown = time.monotonic(), ""
+    while True:
+        states = launchers.sweep_states(args.out, run_ids)
+        active = sum(s.state in ("pending", "running") for s in states)
+        if not args.wait or not active or (args.timeout and time.monotonic() - start > args.timeout):
+            break
+        if _counts(states) != shown:
+            shown = _counts(states)
+            print(f"waiting for {active} run(s): {shown}", file=sys.stderr, flush=True)
+        time.sleep(args.poll)
+    for state in states:
+        if state.state != "done":
+            print(_describe(args, state), file=sys.stderr)
+    if read_records(args.out):
+        for path in leaderboard.build(args.out, args.to):
+            print(path)
+        for suite in dict.fromkeys(m["suite"] for m in metas):
+            table = leaderboard.headline(args.out, suite)
+            print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    done = sum(s.state == "done" for s in states)
+    print(f"collected {done} of {len(states)} run(s): {_counts(states)}", file=sys.stderr)
+    return 0 if done == len(states) else 1
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -120,13 +322,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 def cmd_list(_: argparse.Namespace) -> int:
     from benchmark.data import DATASETS
+    from benchmark.launchers import LAUNCHERS
     from benchmark.suites import SUITES
     from metrics import METRICS
     from models import MODELS
     from models.priors import PRIORS
 
     for title, reg in (("suites", SUITES), ("models", MODELS), ("priors", PRIORS), ("datasets", DATASETS),
-                       ("metrics", METRICS)):
+                       ("metrics", METRICS), ("launchers", LAUNCHERS)):
         print(f"{title}:")
         for entry in reg:
             extra = f" [presets: {', '.join(entry.obj.presets)}]" if title == "suites" else ""
@@ -134,7 +337,10 @@ def cmd_list(_: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "leaderboard": cmd_leaderboard, "list": cmd_list}
+COMMANDS = {
+    "run": cmd_run, "plan": cmd_plan, "status": cmd_status, "collect": cmd_collect, "leaderboard": cmd_leaderboard,
+    "list": cmd_list,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

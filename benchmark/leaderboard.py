@@ -1,19 +1,42 @@
-"""Leaderboards rebuilt from stored records alone: one CSV and the suite's plots per suite."""
+"""Leaderboards rebuilt from stored records alone: one CSV and the suite's plots per suite, and a summary.
+
+Across seeds: mean, sample std, and a 95% percentile-bootstrap interval of the mean (10,000
+resamples of the seeds with replacement, generator seeded with 0, so a rebuild is identical);
+``rank`` orders the rows of each (eval dataset, metric, checkpoint, representation) by mean, 1 =
+best, ties share the better rank; ``better`` says which direction wins (``metrics.LOWER_IS_BETTER``).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from benchmark.errors import BenchmarkError
 from benchmark.records import read_records, write_text_atomic
 from benchmark.suites import SUITES
+from metrics import LOWER_IS_BETTER
 
 GROUP = [
     "model", "prior", "mode", "hparams", "dataset", "eval_dataset", "checkpoint", "representation", "metric",
     "metric_spec",
 ]
+RANK_WITHIN = ["eval_dataset", "metric", "checkpoint", "representation"]
+BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED = 10_000, 0
+SUMMARY_COLUMNS = [
+    "suite", "model", "prior", "mode", "hparams", "metric", "checkpoint", "representation", "better", "mean",
+    "ci95_low", "ci95_high", "n_seeds", "rank",
+]
+
+
+def bootstrap_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean over seeds (one seed: the value itself)."""
+    values = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    means = values[rng.integers(0, len(values), size=(BOOTSTRAP_RESAMPLES, len(values)))].mean(axis=1)
+    low, high = np.percentile(means, [50 * (1 - level), 50 * (1 + level)])
+    return float(low), float(high)
 
 
 def aggregate(records: pd.DataFrame) -> pd.DataFrame:
@@ -24,6 +47,8 @@ def aggregate(records: pd.DataFrame) -> pd.DataFrame:
     grouped = keyed.groupby(GROUP, dropna=False)
     table = grouped["value"].agg(mean="mean", std="std", min="min", max="max", n_seeds="count")
     table["std"] = table["std"].fillna(0.0)
+    ci = grouped["value"].agg(lambda v: bootstrap_ci(v.to_numpy()))
+    table["ci95_low"], table["ci95_high"] = ci.str[0], ci.str[1]
     table["seeds"] = grouped["seed"].agg(lambda s: " ".join(str(v) for v in sorted(s)))
     table["preset"] = grouped["preset"].agg(lambda s: " ".join(sorted(set(s))))
     table["train_wall_s_mean"] = grouped["wall_s"].mean().round(1)
@@ -33,11 +58,30 @@ def aggregate(records: pd.DataFrame) -> pd.DataFrame:
                                     for v in s}))
     )
     table = table.reset_index()
-    return table.sort_values(["metric", "checkpoint", "representation", "mean"], ascending=[True, True, True, False])
+    lower = table["metric"].isin(LOWER_IS_BETTER)
+    table["better"] = np.where(lower, "lower", "higher")
+    table["rank"] = table["mean"].where(lower, -table["mean"]).groupby(
+        [table[c] for c in RANK_WITHIN], dropna=False).rank(method="min").astype(int)
+    return table.sort_values([*RANK_WITHIN, "rank"]).reset_index(drop=True)
+
+
+def summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each suite's headline rows (mean, CI, rank per model configuration) and the mean rank across suites."""
+    rows = []
+    for suite_name, sub in frame.groupby("suite"):
+        _, checkpoint, representation = SUITES.get(str(suite_name)).headline
+        table = headline(sub, str(suite_name)).assign(
+            suite=str(suite_name), checkpoint=checkpoint, representation=representation)
+        rows.append(table[SUMMARY_COLUMNS])
+    table = pd.concat(rows, ignore_index=True)
+    by_model = table.groupby(["model", "prior", "mode", "hparams"], dropna=False)["rank"]
+    table["mean_rank"], table["n_suites"] = by_model.transform("mean"), by_model.transform("count")
+    return table.sort_values(["mean_rank", "suite", "rank"]).reset_index(drop=True)
 
 
 def build(out: Path, to: Path | None = None) -> list[Path]:
-    """Write ``<to>/<suite>/leaderboard.csv`` and plots for every suite with records under ``out``."""
+    """Write ``<to>/<suite>/leaderboard.csv`` and plots for every suite with records under ``out``,
+    and ``<to>/summary.csv`` across suites."""
     records = read_records(out)
     if not records:
         raise BenchmarkError(f"no result records under {out} (run a suite first)")
@@ -50,7 +94,9 @@ def build(out: Path, to: Path | None = None) -> list[Path]:
         write_text_atomic(path, aggregate(sub).to_csv(index=False, float_format="%.4f"))
         written.append(path)
         written += SUITES.get(str(suite_name)).plot(sub, dest)
-    return written
+    path = dest_root / "summary.csv"
+    write_text_atomic(path, summary(frame).to_csv(index=False, float_format="%.4f"))
+    return [*written, path]
 
 
 def headline(out_or_frame: Path | pd.DataFrame, suite_name: str) -> pd.DataFrame:
@@ -59,4 +105,5 @@ def headline(out_or_frame: Path | pd.DataFrame, suite_name: str) -> pd.DataFrame
     metric, checkpoint, rep = SUITES.get(suite_name).headline
     table = aggregate(frame[frame.suite == suite_name])
     sel = table[(table.metric == metric) & (table.checkpoint == checkpoint) & (table.representation == rep)]
-    return sel[["model", "prior", "mode", "hparams", "metric", "mean", "std", "n_seeds"]]
+    return sel[["model", "prior", "mode", "hparams", "metric", "better", "mean", "std", "ci95_low", "ci95_high",
+                "n_seeds", "rank"]]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,12 +73,13 @@ def plan(
                 "seed": seed,
                 "train": to_dict(train),
                 "data": {
-                    "dataset": suite.dataset, "source": data_source, "image_shape": list(preset.image_shape),
+                    "dataset": suite.train_dataset(data_source != "embedded"), "source": data_source,
+                    "image_shape": list(preset.image_shape),
                     "n_train": preset.n_train, "n_val": preset.n_val, "n_eval": preset.n_eval,
                 },
                 "eval": {
                     "checkpoints": list(preset.checkpoints), "representations": list(preset.representations),
-                    "eval_seed": seed,
+                    "eval_seed": seed, **preset.eval_params,
                 },
             }
             specs.append(RunSpec(suite_name, preset_name, model, seed, resolved))
@@ -120,9 +121,10 @@ class SuiteData:
 def load_suite_data(suite: Suite, preset: Preset, data_root: Path | None) -> SuiteData:
     """Load (and checksum) every dataset the suite needs, before anything is written."""
     common = {"data_root": data_root, "image_shape": preset.image_shape, "seed": 0}
+    name = suite.train_dataset(data_root is not None)
     return SuiteData(
-        train=load_dataset(suite.dataset, "train", n=preset.n_train, **common),
-        val=load_dataset(suite.dataset, "val", n=preset.n_val, **common),
+        train=load_dataset(name, "train", n=preset.n_train, **common),
+        val=load_dataset(name, "val", n=preset.n_val, **common),
         eval=suite.load_eval_data(preset, data_root),
     )
 
@@ -156,7 +158,7 @@ def execute(
     base = {
         "run_id": spec.run_id, "suite": spec.suite, "preset": spec.preset, "model": spec.model,
         "prior": prior, "mode": mode, "hparams": hparams_label(cfg["model_config"], defaults),
-        "dataset": suite.dataset, "seed": spec.seed,
+        "dataset": cfg["data"]["dataset"], "seed": spec.seed,
         "eval_seed": cfg["eval"]["eval_seed"], "model_config": cfg["model_config"], "train_config": cfg["train"],
         "data_config": cfg["data"], "epochs": result.epochs, "best_epoch": result.best_epoch,
         "stopped_early": result.stopped_early, "steps": result.steps, "wall_s": round(result.wall_s, 2),
@@ -170,10 +172,11 @@ def execute(
         for rep in cfg["eval"]["representations"]:
             torch.manual_seed(cfg["eval"]["eval_seed"])
             start = time.perf_counter()
-            ctx = EvalContext(model, data.eval, rep, device, train.batch_size, cfg["eval"]["eval_seed"])
+            ctx = EvalContext(model, data.eval, rep, device, train.batch_size, cfg["eval"]["eval_seed"],
+                              params=dict(preset.eval_params), run_dir=run_dir)
             rows = suite.evaluate(ctx) + gw_diagnostic(ctx, data.eval[suite.gw_set], preset.n_gw)
             eval_wall = round(time.perf_counter() - start, 2)
-            stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            stamp = datetime.now(UTC).isoformat(timespec="seconds")
             for row in rows:
                 records.append({
                     **base, "checkpoint": checkpoint, "checkpoint_epoch": epoch, "representation": rep,

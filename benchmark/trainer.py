@@ -57,6 +57,8 @@ class TrainResult:
     peak_rss_mb: float = 0.0
     peak_cuda_mb: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)
+    #: Epochs after which training was resumed from ``checkpoint_last.pt`` (crash, preemption, requeue).
+    resumed_at: list[int] = field(default_factory=list)
 
 
 def resolve_device(name: str | None) -> torch.device:
@@ -81,9 +83,14 @@ def peak_rss_mb() -> float:
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """Write to a temporary file of this process, then rename: readers never see a partial file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class Trainer:
@@ -144,6 +151,8 @@ class Trainer:
         for k, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][k])
         self.result = TrainResult(**state["result"])
+        if not self.result.finished:
+            self.result.resumed_at.append(self.result.epochs)
         rng = state["rng"]
         torch.set_rng_state(rng["torch"].cpu())
         if rng["cuda"] is not None and torch.cuda.is_available():

@@ -18,9 +18,9 @@ from models import MODELS
 ROOT = Path(__file__).resolve().parents[1]
 RECORD_FIELDS = {
     "run_id", "suite", "model", "prior", "mode", "dataset", "seed", "checkpoint", "representation", "metric",
-    "metric_spec", "value", "n_id", "n_ood", "versions", "hardware", "wall_s", "peak_rss_mb", "model_config",
-    "eval_seed", "scorer",
+    "metric_spec", "value", "versions", "hardware", "wall_s", "peak_rss_mb", "model_config", "eval_seed",
 }
+OOD_FIELDS = {"n_id", "n_ood", "scorer"}
 
 
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -49,6 +49,8 @@ def test_smoke_run_writes_runs_records_and_leaderboard(smoke_out):
         assert {r["metric"] for r in records} == {"auroc", "aupr_in", "aupr_out", "fpr95", "gw_distortion",
                                                   "gw_identity_distortion"}
         assert all(set(r) >= RECORD_FIELDS for r in records)
+        assert all(set(r) >= OOD_FIELDS for r in records if not r["metric"].startswith("gw_"))
+        assert all(r["n_eval"] == 128 for r in records if r["metric"].startswith("gw_"))
         assert {r["checkpoint"] for r in records} == {"best", "last"}
         assert {r["representation"] for r in records} == {"mean", "sample"}
         assert json.loads((run / "config.json").read_text())["run_id"] == run.name

@@ -32,6 +32,8 @@ class Preset:
     representations: tuple[str, ...] = ("mean", "sample")
     #: Points of the GW diagnostic (data vs codes), recorded in every suite.
     n_gw: int = 500
+    #: Suite-specific evaluation sizes and choices (e.g. DCI points and specs); hashed into the run id.
+    eval_params: dict[str, Any] = field(default_factory=dict)
     #: Per-model config overrides on top of ``z_dim`` (model name -> dotted-free nested dict).
     model_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: str = ""
@@ -45,6 +47,8 @@ class EvalContext:
     device: torch.device
     batch_size: int
     seed: int
+    params: dict[str, Any] = field(default_factory=dict)
+    run_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,11 @@ class Suite:
     headline: tuple[str, str, str]
     #: Evaluation set whose images (and their codes) feed the GW diagnostic.
     gw_set: str
+    #: Training dataset when the user gives a data root (the real data), if it differs.
+    root_dataset: str | None = None
+
+    def train_dataset(self, from_root: bool) -> str:
+        return self.root_dataset if (from_root and self.root_dataset) else self.dataset
 
 
 SUITES: Registry[Suite] = Registry("suite")

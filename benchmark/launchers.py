@@ -1,0 +1,308 @@
+"""Launchers: how the runs of a sweep are executed. One registry, ``LAUNCHERS``: ``local``, ``slurm``.
+
+``local`` trains the runs one after the other in this process. ``slurm`` submits them as job arrays
+through submitit (one element per run, arrays split at the cluster's MaxArraySize) and returns at
+once; ``status`` and ``collect`` follow them from the files they write. Every element is an
+``ArrayElement``: a picklable submitit ``Checkpointable`` whose ``checkpoint()`` resubmits itself,
+so a preempted, timed-out or requeued element runs ``runner.execute`` again for the same run,
+which resumes from ``checkpoint_last.pt`` in the same run folder (no finished epoch is lost).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+from submitit.helpers import Checkpointable, DelayedSubmission
+
+from benchmark import runner, sweeps
+from benchmark.errors import BenchmarkError
+from benchmark.records import write_json
+from benchmark.registry import Registry
+from benchmark.runner import RunSpec, SuiteData
+
+#: ``record(jobs, arrays)``: store a submission (run id -> job id, array chunks) in the sweep metadata.
+Record = Callable[[dict[str, Any], list[dict[str, Any]]], None]
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    out: Path
+    data_root: Path | None = None
+    device: str = "auto"
+    progress: bool = True
+    # launcher-specific (None = not given); a launcher lists the ones it accepts in ``options``
+    partition: str | None = None
+    gpus_per_task: int | None = None
+    cpus_per_task: int | None = None
+    mem_gb: int | None = None
+    time: int | None = None
+    array_parallelism: int | None = None
+    max_array_size: int | None = None
+
+    def given(self) -> dict[str, Any]:
+        """The launcher-specific options that were set."""
+        common = {"out", "data_root", "device", "progress"}
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name not in common and getattr(self, f.name) is not None}
+
+
+class Launcher:
+    name: ClassVar[str]
+    #: The launcher-specific ``LaunchOptions`` fields this launcher understands.
+    options: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, opts: LaunchOptions) -> None:
+        self.opts = opts
+        stray = sorted(set(opts.given()) - self.options)
+        if stray:
+            flags = ", ".join("--" + s.replace("_", "-") for s in stray)
+            raise BenchmarkError(f"{flags}: not an option of --launcher {self.name}")
+
+    def check(self) -> None:
+        """Validate the environment before anything is written (raise BenchmarkError)."""
+
+    def launch(self, sweep_id: str, specs: list[RunSpec], data: SuiteData, record: Record) -> None:
+        raise NotImplementedError
+
+    def report(self, sweep_id: str, suite: str) -> None:
+        """What to print after ``launch``."""
+
+    @classmethod
+    def queue_states(cls, jobs: list[str]) -> dict[str, tuple[str, str]]:
+        """job id -> (pending | running | failed, detail) for the jobs the scheduler still knows."""
+        return {}
+
+    @classmethod
+    def log_path(cls, out: Path, job: str | None) -> Path | None:
+        return None
+
+
+LAUNCHERS: Registry[type[Launcher]] = Registry("launcher")
+
+
+def _headline(suite_name: str, records: list[dict[str, Any]]) -> str:
+    from benchmark.suites import SUITES
+
+    metric, checkpoint, rep = SUITES.get(suite_name).headline
+    lead = [r for r in records if (r["metric"], r["checkpoint"], r["representation"]) == (metric, checkpoint, rep)]
+    return f"{metric} = {lead[0]['value']:.4f}" if lead else "done"
+
+
+@LAUNCHERS.register("local", "train the runs one after the other in this process (the default)")
+class LocalLauncher(Launcher):
+    name = "local"
+
+    def check(self) -> None:
+        from benchmark.trainer import resolve_device
+
+        self.device = resolve_device(self.opts.device)
+
+    def launch(self, sweep_id: str, specs: list[RunSpec], data: SuiteData, record: Record) -> None:
+        out = self.opts.out
+        if specs:
+            record({s.run_id: None for s in specs}, [])
+        print(f"{len(specs)} run(s) to train on {self.device.type}; results in {out} (sweep {sweep_id})",
+              file=sys.stderr)
+        for i, spec in enumerate(specs, 1):
+            records = runner.execute(spec, out, data, self.device, progress=self.opts.progress)
+            print(f"[{i}/{len(specs)}] {spec.run_id}: {_headline(spec.suite, records)}", file=sys.stderr)
+
+    def report(self, sweep_id: str, suite: str) -> None:
+        from benchmark import leaderboard
+
+        out = self.opts.out
+        leaderboard.build(out)
+        table = leaderboard.headline(out, suite)
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        print(f"leaderboard: {out / suite / 'leaderboard.csv'}", file=sys.stderr)
+
+
+@dataclass
+class ArrayElement(Checkpointable):
+    """One array element: train (or resume) and score one run; on failure, leave ``error.json`` behind.
+
+    Picklable (plain fields) and checkpointable: submitit calls ``checkpoint`` on preemption or
+    timeout and requeues what it returns, i.e. this same element for the same run.
+    """
+
+    out: str
+    data_root: str | None
+    device: str = "auto"
+
+    def __call__(self, spec: RunSpec) -> dict[str, Any]:
+        from benchmark.suites import SUITES
+        from benchmark.trainer import resolve_device
+
+        run_dir = Path(self.out) / spec.run_id
+        (run_dir / sweeps.ERROR_FILE).unlink(missing_ok=True)
+        if os.environ.get("SLURM_CPUS_PER_TASK"):
+            import torch
+
+            torch.set_num_threads(int(os.environ["SLURM_CPUS_PER_TASK"]))
+        job = os.environ.get("SLURM_ARRAY_JOB_ID", os.environ.get("SLURM_JOB_ID", "?"))
+        task = os.environ.get("SLURM_ARRAY_TASK_ID")
+        job = f"{job}_{task}" if task else job
+        print(f"{spec.run_id}: job {job} on {socket.gethostname()}, restart "
+              f"{os.environ.get('SLURM_RESTART_COUNT', '0')}", flush=True)
+        try:
+            suite = SUITES.get(spec.suite)
+            data = runner.load_suite_data(suite, suite.presets[spec.preset], self.data_root and Path(self.data_root))
+            records = runner.execute(spec, Path(self.out), data, resolve_device(self.device), progress=False)
+        except Exception as exc:
+            write_json(run_dir / sweeps.ERROR_FILE, {
+                "run_id": spec.run_id, "job": job, "host": socket.gethostname(), "time": sweeps.now(),
+                "error": f"{type(exc).__name__}: {exc}".splitlines()[0][:300], "traceback": traceback.format_exc(),
+            })
+            raise
+        print(f"{spec.run_id}: {_headline(spec.suite, records)}", flush=True)
+        return {"run_id": spec.run_id, "records": len(records)}
+
+    def checkpoint(self, spec: RunSpec) -> DelayedSubmission:
+        """Requeue this element as it is: the run resumes from its last checkpoint on disk."""
+        return DelayedSubmission(self, spec)
+
+
+#: SLURM job states (squeue %T) -> our states; anything not listed that is not COMPLETED is a failure.
+SLURM_ACTIVE = {
+    "PENDING": "pending", "REQUEUED": "pending", "REQUEUE_HOLD": "pending", "REQUEUE_FED": "pending",
+    "CONFIGURING": "pending", "SUSPENDED": "pending", "RESV_DEL_HOLD": "pending",
+    "RUNNING": "running", "COMPLETING": "running", "STAGE_OUT": "running", "SIGNALING": "running",
+    "RESIZING": "running", "STOPPED": "running",
+}
+DEFAULT_TIME_MIN = 60
+MAX_TIMEOUT_REQUEUES = 10  # submitit's max_num_timeout: time-limit requeues per element
+SLURM_DEFAULT_MAX_ARRAY_SIZE = 1001  # SLURM's own default, when scontrol cannot tell
+
+
+def _run(cmd: list[str]) -> str:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    return proc.stdout if proc.returncode == 0 else ""
+
+
+@LAUNCHERS.register("slurm", "submit SLURM job arrays through submitit and return at once")
+class SlurmLauncher(Launcher):
+    name = "slurm"
+    options = frozenset(
+        {"partition", "gpus_per_task", "cpus_per_task", "mem_gb", "time", "array_parallelism", "max_array_size"}
+    )
+
+    def check(self) -> None:
+        missing = [tool for tool in ("sbatch", "srun", "squeue", "scontrol") if shutil.which(tool) is None]
+        if missing:
+            raise BenchmarkError(f"--launcher slurm needs the SLURM client tools; not on PATH: {', '.join(missing)} "
+                                 "(run it on a login node, or start a local cluster: slurm/README.md)")
+        if self.opts.device not in ("auto", "cpu", "cuda"):
+            raise BenchmarkError(f"unknown device {self.opts.device!r} (use cpu, cuda or auto)")
+        for name in ("gpus_per_task", "cpus_per_task", "mem_gb", "time", "array_parallelism", "max_array_size"):
+            value = getattr(self.opts, name)
+            if value is not None and value < (0 if name == "gpus_per_task" else 1):
+                raise BenchmarkError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+        partition = self.opts.partition
+        if partition and not _run(["sinfo", "-h", "-p", partition, "-o", "%P"]).strip():
+            known = " ".join(_run(["sinfo", "-h", "-o", "%P"]).replace("*", "").split()) or "none"
+            raise BenchmarkError(f"unknown SLURM partition {partition!r} (known: {known})")
+
+    def max_array_size(self) -> int:
+        """Elements per array: the cluster's MaxArraySize (or --max-array-size, if smaller)."""
+        found = re.search(r"MaxArraySize\s*=\s*(\d+)", _run(["scontrol", "show", "config"]))
+        size = int(found.group(1)) if found else SLURM_DEFAULT_MAX_ARRAY_SIZE
+        return min(size, self.opts.max_array_size or size)
+
+    def executor(self, sweep_id: str) -> Any:
+        import submitit
+
+        opts = self.opts
+        ex = submitit.SlurmExecutor(folder=opts.out.resolve() / "slurm", max_num_timeout=MAX_TIMEOUT_REQUEUES)
+        project = Path(runner.__file__).resolve().parents[1]
+        setup = [f"export PYTHONPATH={project}${{PYTHONPATH:+:$PYTHONPATH}}"]
+        if opts.cpus_per_task:
+            setup.append(f"export OMP_NUM_THREADS={opts.cpus_per_task}")
+        params: dict[str, Any] = {"job_name": sweep_id, "time": opts.time or DEFAULT_TIME_MIN, "setup": setup}
+        optional = {"partition": opts.partition, "gpus_per_task": opts.gpus_per_task,
+                    "cpus_per_task": opts.cpus_per_task, "array_parallelism": opts.array_parallelism,
+                    "mem": f"{opts.mem_gb}GB" if opts.mem_gb else None}
+        ex.update_parameters(**params, **{k: v for k, v in optional.items() if v is not None})
+        return ex
+
+    def launch(self, sweep_id: str, specs: list[RunSpec], data: SuiteData, record: Record) -> None:
+        from submitit.core.utils import FailedJobError, FailedSubmissionError
+
+        self.submitted: list[str] = []
+        if not specs:
+            return
+        ex = self.executor(sweep_id)
+        element = ArrayElement(str(self.opts.out.resolve()), self.opts.data_root and str(self.opts.data_root.resolve()),
+                               self.opts.device)
+        size = self.max_array_size()
+        for start in range(0, len(specs), size):
+            chunk = specs[start:start + size]
+            try:
+                jobs = ex.map_array(element, chunk)
+            except (FailedJobError, FailedSubmissionError, OSError) as exc:
+                message = " ".join(str(exc).split())[:400]
+                raise BenchmarkError(f"sbatch refused the array ({len(self.submitted)} array(s) were submitted "
+                                     f"before): {message}") from None
+            array_id = jobs[0].job_id.split("_")[0]
+            self.submitted.append(array_id)
+            record({s.run_id: j.job_id for s, j in zip(chunk, jobs, strict=True)},
+                   [{"job_id": array_id, "size": len(chunk), "run_ids": [s.run_id for s in chunk]}])
+
+    def report(self, sweep_id: str, suite: str) -> None:
+        out = self.opts.out
+        if not self.submitted:
+            print(f"sweep {sweep_id}: nothing to submit")
+            return
+        print(f"sweep {sweep_id}: submitted as SLURM job array(s) {', '.join(self.submitted)}")
+        print(f"  follow:  python -m benchmark status --out {out} --sweep-id {sweep_id}")
+        print(f"  collect: python -m benchmark collect --out {out} --wait")
+        print(f"  logs:    {out / 'slurm'}/<job>_<element>_0_log.{{out,err}}")
+
+    @classmethod
+    def queue_states(cls, jobs: list[str]) -> dict[str, tuple[str, str]]:
+        if not jobs or shutil.which("squeue") is None:
+            return {}
+        wanted = set(jobs)
+        states = {}
+        listing = _run(["squeue", "-h", "-r", "-t", "all", "-u", getpass.getuser(), "-o", "%i|%T|%r"])
+        for line in listing.splitlines():
+            job, _, rest = line.partition("|")
+            state, _, reason = rest.partition("|")
+            if job not in wanted or state == "COMPLETED":
+                continue
+            detail = f"{state}" + (f" ({reason})" if reason and reason != "None" else "")
+            states[job] = (SLURM_ACTIVE.get(state, "failed"), detail)
+        return states
+
+    @classmethod
+    def log_path(cls, out: Path, job: str | None) -> Path | None:
+        return None if job is None else Path(out) / "slurm" / f"{job}_0_log.err"
+
+
+def sweep_states(out: Path, run_ids: list[str]) -> list[sweeps.RunState]:
+    """The state of each run: its files, and the queue of the launcher that last launched it."""
+    jobs = sweeps.latest_jobs(out)
+    by_launcher: dict[str, list[str]] = {}
+    for run_id in run_ids:
+        entry = jobs.get(run_id)
+        if entry and entry["job"]:
+            by_launcher.setdefault(entry["launcher"], []).append(entry["job"])
+    queue: dict[str, tuple[str, str]] = {}
+    for name, ids in by_launcher.items():
+        queue.update(LAUNCHERS.get(name).queue_states(ids))
+    return [sweeps.run_state(out, r, jobs.get(r), queue.get((jobs.get(r) or {}).get("job"))) for r in run_ids]
+
+
+def log_path(out: Path, run_id: str) -> Path | None:
+    entry = sweeps.latest_jobs(out).get(run_id)
+    return LAUNCHERS.get(entry["launcher"]).log_path(out, entry["job"]) if entry else None

@@ -1,0 +1,320 @@
+"""Sweeps: a grid of runs (from a TOML file or the ``run`` flags), its cost, its metadata and its state.
+
+A sweep file (``slurm/examples/ood-sweep.toml``)::
+
+    suite = "ood"
+    preset = "smoke"                        # default: "default"
+    models = ["vae", "gwae-gmp"]            # default: the suite's models
+    priors = ["gaussian_mixture", "neural"] # GWAE models only: the config override prior.name
+    seeds = [0, 1, 2]                       # default: the preset's seeds
+
+    [grid]                                  # dotted model-config keys -> values (cartesian product);
+    "prior.mode" = ["paper", "fixed"]       # a key applies to the selected models that have the field
+    z_dim = [8, 16]
+
+    [train]                                 # optional: the preset's training budget, overridden
+    max_epochs = 4                          # (part of the resolved config, so it changes the run ids)
+
+expands to one run per model x prior x grid point x seed (runs that resolve to the same config,
+e.g. a VAE under two priors, are one run). The sweep id is content-addressed too: the suite and
+a hash of the sorted run ids, so rerunning the same sweep finds its metadata again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import statistics
+import tomllib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmark.config import config_hash, to_dict
+from benchmark.errors import BenchmarkError
+from benchmark.records import RECORDS, read_records, write_json
+from benchmark.runner import RunSpec, plan
+from benchmark.trainer import LAST
+from models import MODELS, merge
+
+SWEEPS_DIR = "sweeps"
+#: Written in a run folder by a launcher element whose run raised; removed when the run is retried.
+ERROR_FILE = "error.json"
+STATES = ("done", "running", "pending", "failed", "missing")
+FILE_KEYS = ("suite", "preset", "models", "priors", "seeds", "grid", "train")
+
+#: Rough training seconds per step (batch 64) by image shape, measured on a 2-core CPU (Intel Xeon,
+#: torch 2.15) with ``python scripts/bench_models.py --presets default,paper --steps 10``. ``plan``
+#: uses them only for models that have no records in ``--out``; other shapes scale by pixel count.
+SECONDS_PER_STEP: dict[str, dict[str, float]] = {
+    "1x28x28": {"vae": 0.03, "dagmm": 0.05, "gwae-gmp": 0.25, "wae": 0.03, "wae-infovae": 0.03},
+    "3x64x64": {"vae": 0.25, "dagmm": 0.35, "gwae-gmp": 2.5, "wae": 0.25, "wae-infovae": 0.25},
+}
+FALLBACK_SECONDS_PER_STEP = 0.25  # a model missing from the table, at 1x28x28
+
+
+@dataclass(frozen=True)
+class Sweep:
+    suite: str
+    preset: str = "default"
+    models: list[str] | None = None
+    priors: list[str] | None = None
+    seeds: list[int] | None = None
+    grid: dict[str, list[Any]] = field(default_factory=dict)  # dotted model-config key -> values
+    train: dict[str, Any] = field(default_factory=dict)  # TrainConfig overrides
+    overrides: dict[str, Any] = field(default_factory=dict)  # fixed (nested) model-config overrides
+    source: str = ""  # "sweep file PATH" when read from a file, for error messages
+
+
+def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"prior": {"mode": [...]}}`` (TOML dotted keys) -> ``{"prior.mode": [...]}``."""
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = out
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out
+
+
+def load_sweep(path: Path) -> Sweep:
+    """Read and check a sweep file; every problem is one ``BenchmarkError`` line naming the file."""
+    where = f"sweep file {path}"
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise BenchmarkError(f"{where}: not found") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise BenchmarkError(f"{where}: not valid TOML ({exc})") from None
+    unknown = sorted(set(data) - set(FILE_KEYS))
+    if unknown:
+        raise BenchmarkError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(FILE_KEYS)})")
+
+    def strings(key: str) -> list[str] | None:
+        value = data.get(key)
+        if value is not None and (not isinstance(value, list) or not value
+                                  or not all(isinstance(v, str) for v in value)):
+            raise BenchmarkError(f"{where}: {key} must be a non-empty list of names, got {value!r}")
+        return value
+
+    if not isinstance(data.get("suite"), str):
+        raise BenchmarkError(f"{where}: suite = \"NAME\" is required")
+    preset = data.get("preset", "default")
+    if not isinstance(preset, str):
+        raise BenchmarkError(f"{where}: preset must be a name, got {preset!r}")
+    seeds = data.get("seeds")
+    if seeds is not None and (
+        not isinstance(seeds, list) or not seeds or len(set(seeds)) != len(seeds)
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+    ):
+        raise BenchmarkError(f"{where}: seeds must be a non-empty list of distinct non-negative integers")
+    for key in ("grid", "train"):
+        if not isinstance(data.get(key, {}), dict):
+            raise BenchmarkError(f"{where}: [{key}] must be a table")
+    grid = {k: v if isinstance(v, list) else [v] for k, v in _flatten(data.get("grid", {})).items()}
+    empty = [k for k, v in grid.items() if not v]
+    if empty:
+        raise BenchmarkError(f"{where}: grid key(s) {', '.join(empty)} have no values")
+    return Sweep(
+        suite=data["suite"], preset=preset, models=strings("models"), priors=strings("priors"), seeds=seeds,
+        grid=grid, train=dict(data.get("train", {})), source=where,
+    )
+
+
+def expand(sweep: Sweep, data_source: str = "embedded") -> list[RunSpec]:
+    """Every run of the sweep, validated (names, values, override keys), in model order, no duplicates."""
+    try:
+        return _expand(sweep, data_source)
+    except BenchmarkError as exc:
+        raise BenchmarkError(f"{sweep.source}: {exc}" if sweep.source else str(exc)) from None
+
+
+def _expand(sweep: Sweep, data_source: str) -> list[RunSpec]:
+    from benchmark.suites import SUITES
+
+    models = sweep.models or list(SUITES.get(sweep.suite).models)
+    if sweep.priors:
+        with_prior = [m for m in models if "prior" in to_dict(MODELS.get(m).cls.config_cls())]
+        if not with_prior:
+            raise BenchmarkError(f"priors apply to GWAE models only, and none of {', '.join(models)} has a prior")
+    keys = list(sweep.grid)
+    points = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*sweep.grid.values())]
+    specs: dict[str, RunSpec] = {}
+    for point in points:
+        for prior in sweep.priors or [None]:
+            overrides = merge(sweep.overrides, _nest(point))
+            if prior is not None:
+                overrides = merge(overrides, {"prior": {"name": prior}})
+            for spec in plan(sweep.suite, sweep.preset, models, sweep.seeds, overrides, data_source, sweep.train):
+                specs.setdefault(spec.run_id, spec)
+    return sorted(specs.values(), key=lambda s: models.index(s.model))
+
+
+def sweep_id(suite: str, specs: list[RunSpec]) -> str:
+    return f"{suite}-{config_hash({'runs': sorted(s.run_id for s in specs)}, 10)}"
+
+
+# -- cost --------------------------------------------------------------------------------------
+def train_steps(spec: RunSpec, n_train: int) -> int:
+    """Upper bound on training steps: max_epochs x steps per epoch (early stopping may stop sooner)."""
+    train = spec.config["train"]
+    per_epoch = n_train // train["batch_size"]
+    return train["max_epochs"] * min(per_epoch, train["steps_per_epoch"] or per_epoch)
+
+
+def _shape_key(spec: RunSpec) -> str:
+    return "x".join(str(v) for v in spec.config["data"]["image_shape"])
+
+
+def measured_seconds_per_step(out: Path) -> dict[tuple[str, str], tuple[float, int]]:
+    """(model, image shape) -> (median of wall_s / steps over the runs with records in ``out``, runs)."""
+    if not Path(out).is_dir():
+        return {}
+    per_run: dict[str, tuple[tuple[str, str], float]] = {}
+    for r in read_records(out):
+        if r.get("steps"):
+            shape = "x".join(str(v) for v in r["data_config"]["image_shape"])
+            per_run[r["run_id"]] = ((r["model"], shape), r["wall_s"] / r["steps"])
+    by_key: dict[tuple[str, str], list[float]] = {}
+    for key, value in per_run.values():
+        by_key.setdefault(key, []).append(value)
+    return {key: (statistics.median(v), len(v)) for key, v in by_key.items()}
+
+
+def estimate(specs: list[RunSpec], n_train: int, out: Path) -> list[dict[str, Any]]:
+    """Steps, seconds per step (and where that figure comes from) and estimated seconds of each run."""
+    measured = measured_seconds_per_step(out)
+    rows = []
+    for spec in specs:
+        shape = _shape_key(spec)
+        if (spec.model, shape) in measured:
+            per_step, n = measured[(spec.model, shape)]
+            source = f"measured: median of {n} run(s) in {out}"
+        else:
+            table = SECONDS_PER_STEP.get(shape)
+            scale = 1.0
+            if table is None:
+                c, h, w = spec.config["data"]["image_shape"]
+                table, scale = SECONDS_PER_STEP["1x28x28"], c * h * w / 784
+            per_step = table.get(spec.model, FALLBACK_SECONDS_PER_STEP) * scale
+            source = "table: 2-core CPU" + ("" if scale == 1.0 else f", scaled x{scale:.1f} by pixels")
+        steps = train_steps(spec, n_train)
+        rows.append({"run_id": spec.run_id, "steps": steps, "s_per_step": per_step, "est_s": steps * per_step,
+                     "cost_source": source})
+    return rows
+
+
+# -- metadata ----------------------------------------------------------------------------------
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def meta_path(out: Path, sid: str) -> Path:
+    return Path(out) / SWEEPS_DIR / f"{sid}.json"
+
+
+def new_meta(sid: str, sweep: Sweep, specs: list[RunSpec]) -> dict[str, Any]:
+    return {
+        "sweep_id": sid, "suite": sweep.suite, "preset": sweep.preset, "created": now(),
+        "source": sweep.source or "command-line flags", "runs": {s.run_id: dataclasses.asdict(s) for s in specs},
+        "submissions": [], "jobs": {},
+    }
+
+
+def load_meta(out: Path, sid: str) -> dict[str, Any] | None:
+    path = meta_path(out, sid)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def all_metas(out: Path) -> list[dict[str, Any]]:
+    """Every sweep stored under ``out``, oldest first."""
+    paths = sorted((Path(out) / SWEEPS_DIR).glob("*.json"))
+    return sorted((json.loads(p.read_text()) for p in paths), key=lambda m: m["created"])
+
+
+def record_submission(out: Path, meta: dict[str, Any], launcher: str, options: dict[str, Any],
+                      jobs: dict[str, str | None], arrays: list[dict[str, Any]],
+                      submission: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Store the runs, job ids and array chunks of a submission in the sweep metadata, atomically.
+
+    A launcher that submits several arrays records each as soon as it is accepted (so a later
+    refusal loses no job id); passing the returned ``submission`` back adds them to the same one.
+    """
+    stamp = now()
+    if submission is None:
+        submission = {"time": stamp, "launcher": launcher, "options": options, "run_ids": [], "arrays": []}
+        meta["submissions"].append(submission)
+    submission["run_ids"] += list(jobs)
+    submission["arrays"] += arrays
+    for run_id, job in jobs.items():
+        meta["jobs"][run_id] = {"launcher": launcher, "job": job, "time": stamp}
+    write_json(meta_path(out, meta["sweep_id"]), meta)
+    return submission
+
+
+def latest_jobs(out: Path) -> dict[str, dict[str, Any]]:
+    """run id -> its most recent job across every sweep in ``out`` (a run can belong to several)."""
+    jobs: dict[str, dict[str, Any]] = {}
+    for meta in all_metas(out):
+        for run_id, job in meta["jobs"].items():
+            if run_id not in jobs or job["time"] >= jobs[run_id]["time"]:
+                jobs[run_id] = job
+    return jobs
+
+
+# -- state -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunState:
+    run_id: str
+    state: str  # one of STATES
+    job: str | None = None
+    detail: str = ""
+
+
+def run_state(out: Path, run_id: str, entry: dict[str, Any] | None, queued: tuple[str, str] | None) -> RunState:
+    """done (records exist) > pending/running (in the queue) > failed (error file or failed job) > missing.
+
+    ``entry`` is the run's latest submission (``latest_jobs``), ``queued`` its queue state from the launcher.
+    """
+    run_dir = Path(out) / run_id
+    job = entry["job"] if entry else None
+    if (run_dir / RECORDS).exists():
+        return RunState(run_id, "done", job)
+    if queued and queued[0] in ("pending", "running"):
+        return RunState(run_id, queued[0], job, queued[1])
+    if (run_dir / ERROR_FILE).exists():
+        error = json.loads((run_dir / ERROR_FILE).read_text())
+        return RunState(run_id, "failed", job, error.get("error", "see the log"))
+    if queued and queued[0] == "failed":
+        return RunState(run_id, "failed", job, queued[1])
+    partial = "; checkpoint_last.pt kept for resuming" if (run_dir / LAST).exists() else ""
+    why = "never submitted" if entry is None else f"launched ({entry['launcher']}), not queued, no records"
+    return RunState(run_id, "missing", job, why + partial)
+
+
+def counts(states: list[RunState]) -> dict[str, int]:
+    return {name: sum(s.state == name for s in states) for name in STATES}
+
+
+def labels(spec: RunSpec) -> dict[str, str]:
+    """Prior, GMP mode and hyperparameter label of a run, as its records will carry them."""
+    from benchmark.runner import hparams_label
+    from models import prior_of, resolve_config
+
+    cfg = resolve_config(spec.model, spec.config["model_config"])
+    prior, mode = prior_of(spec.model, cfg)
+    defaults = to_dict(resolve_config(spec.model, {"z_dim": cfg.z_dim}))
+    return {"prior": prior, "mode": mode, "hparams": hparams_label(spec.config["model_config"], defaults)}

@@ -4,17 +4,22 @@ Across seeds: mean, sample std, and a 95% percentile-bootstrap interval of the m
 resamples of the seeds with replacement, generator seeded with 0, so a rebuild is identical);
 ``rank`` orders the rows of each (eval dataset, metric, checkpoint, representation) by mean, 1 =
 best, ties share the better rank; ``better`` says which direction wins (``metrics.LOWER_IS_BETTER``).
+
+Artifacts: a record may carry ``artifacts`` ({name: file in its run folder}, e.g. a latent
+traversal grid); for each model configuration the files of its best seed (by the suite's
+headline metric and protocol) are copied to ``<to>/<suite>/artifacts/``.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from benchmark.errors import BenchmarkError
-from benchmark.records import read_records, write_text_atomic
+from benchmark.records import RECORDS, read_records, write_text_atomic
 from benchmark.suites import SUITES
 from metrics import LOWER_IS_BETTER
 
@@ -94,9 +99,47 @@ def build(out: Path, to: Path | None = None) -> list[Path]:
         write_text_atomic(path, aggregate(sub).to_csv(index=False, float_format="%.4f"))
         written.append(path)
         written += SUITES.get(str(suite_name)).plot(sub, dest)
+        written += copy_best_artifacts(sub, Path(out), dest / "artifacts")
     path = dest_root / "summary.csv"
     write_text_atomic(path, summary(frame).to_csv(index=False, float_format="%.4f"))
     return [*written, path]
+
+
+def best_runs(records: pd.DataFrame, suite_name: str) -> pd.DataFrame:
+    """The best seed's record of each model configuration, by the suite's headline metric and protocol."""
+    metric, checkpoint, rep = SUITES.get(suite_name).headline
+    lead = records[(records.metric == metric) & (records.checkpoint == checkpoint) & (records.representation == rep)]
+    if lead.empty:
+        return lead
+    key = lead["value"] if metric in LOWER_IS_BETTER else -lead["value"]
+    keys = ["model", "prior", "mode", "hparams"]
+    return lead.assign(_key=key).sort_values(["_key", "seed"]).groupby(keys, dropna=False).head(1)
+
+
+def copy_best_artifacts(records: pd.DataFrame, out: Path, dest: Path) -> list[Path]:
+    """Copy the artifact files of each configuration's best seed to ``dest`` as ``<label>_<name><ext>``."""
+    if "artifacts" not in records:
+        return []
+    with_files = records[records["artifacts"].apply(lambda a: isinstance(a, dict) and bool(a))]
+    if with_files.empty:
+        return []
+    folders = {p.parent.name: p.parent for p in out.rglob(RECORDS)}
+    written = []
+    for _, best in best_runs(records, str(records["suite"].iloc[0])).iterrows():
+        files = with_files[with_files.run_id == best["run_id"]]
+        label = "_".join(str(best[k]) for k in ("model", "prior", "mode", "hparams") if best[k] not in ("-", None))
+        label = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in label)
+        for artifacts in files["artifacts"]:
+            for name, filename in sorted(artifacts.items()):
+                src = folders[best["run_id"]] / filename
+                target = dest / f"{label}_{name}{Path(filename).suffix}"
+                if src.exists() and target not in written:
+                    dest.mkdir(parents=True, exist_ok=True)
+                    tmp = target.with_name(f".{target.name}.tmp")
+                    shutil.copyfile(src, tmp)
+                    tmp.replace(target)
+                    written.append(target)
+    return written
 
 
 def headline(out_or_frame: Path | pd.DataFrame, suite_name: str) -> pd.DataFrame:

@@ -60,7 +60,9 @@ class Suite:
     presets: dict[str, Preset]
     #: Loads the evaluation sets (validating files) for a preset: name -> dataset.
     load_eval_data: Callable[[Preset, Path | None], dict[str, Any]]
-    #: Scores one model at one checkpoint and representation: a list of metric rows.
+    #: Scores one model at one checkpoint and representation: a list of metric rows. A row may carry
+    #: ``artifacts`` ({name: file written in ``ctx.run_dir``}, e.g. an image grid); the leaderboard
+    #: copies the best seed's artifacts of each model configuration next to its plots.
     evaluate: Callable[[EvalContext], list[dict[str, Any]]]
     #: Writes the suite's plots from its leaderboard records; returns the files written.
     plot: Callable[[pd.DataFrame, Path], list[Path]]

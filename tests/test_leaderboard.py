@@ -4,8 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.leaderboard import aggregate
+from benchmark.leaderboard import aggregate, copy_best_artifacts
+from benchmark.records import RECORDS
 from benchmark.runner import hparams_label
+from benchmark.suites import SUITES
 
 
 def record(model, seed, value, hparams="-", metric="auroc"):
@@ -36,3 +38,43 @@ def test_hparams_label_lists_only_what_differs_from_the_defaults():
     assert hparams_label(defaults, defaults) == "-"
     changed = {"z_dim": 16, "beta": 8.0, "prior": {"name": "gaussian_mixture", "mode": "fixed"}}
     assert hparams_label(changed, defaults) == "beta=8.0 prior.mode=fixed"
+
+
+def test_leaderboard_copies_the_best_seeds_traversal_grid(tmp_path):
+    """The artifact of the seed with the best headline metric (not the first, not the last) is copied."""
+    metric, checkpoint, representation = SUITES.get("disentanglement").headline
+    name = f"traversal_{checkpoint}_{representation}"
+    rows = []
+    for seed, value in enumerate([0.3, 0.9, 0.5]):
+        run = tmp_path / "runs" / f"disentanglement-vae-seed{seed}-abc"
+        run.mkdir(parents=True)
+        (run / RECORDS).write_text("{}\n")
+        (run / f"{name}.png").write_bytes(f"seed {seed}".encode())
+        row = {**record("vae", seed, value, metric=metric), "suite": "disentanglement", "run_id": run.name,
+               "checkpoint": checkpoint, "representation": representation, "artifacts": {name: f"{name}.png"}}
+        rows.append(row)
+    written = copy_best_artifacts(pd.DataFrame(rows), tmp_path / "runs", tmp_path / "board")
+    assert [p.name for p in written] == [f"vae_normal_{name}.png"]
+    assert written[0].read_bytes() == b"seed 1"
+
+
+def test_bootstrap_interval_of_two_seeds_spans_them_and_one_seed_is_a_point():
+    """With seeds {a, b} the resampled means are a, (a+b)/2, b with mass 1/4, 1/2, 1/4: the 95% interval is [a, b]."""
+    from benchmark.leaderboard import bootstrap_ci
+
+    assert bootstrap_ci(np.array([0.2, 0.6])) == pytest.approx((0.2, 0.6))
+    assert bootstrap_ci(np.array([0.4])) == (0.4, 0.4)
+    values = np.random.default_rng(1).normal(size=30)
+    low, high = bootstrap_ci(values)
+    half = 1.96 * values.std(ddof=1) / np.sqrt(len(values))  # the normal-theory interval, for a sanity check
+    assert low < values.mean() < high and abs((high - low) - 2 * half) < 0.25 * 2 * half
+
+
+def test_ranks_follow_the_direction_of_each_metric():
+    rows = [record("vae", 0, 0.7), record("dagmm", 0, 0.9), record("gwae-gmp", 0, 0.8)]
+    rows += [record("vae", 0, 0.2, metric="fpr95"), record("dagmm", 0, 0.5, metric="fpr95"),
+             record("gwae-gmp", 0, 0.2, metric="fpr95")]
+    table = aggregate(pd.DataFrame(rows)).set_index(["metric", "model"])
+    assert table.loc["auroc", "rank"].to_dict() == {"dagmm": 1, "gwae-gmp": 2, "vae": 3}
+    assert table.loc["fpr95", "rank"].to_dict() == {"vae": 1, "gwae-gmp": 1, "dagmm": 3}  # ties share the better
+    assert set(table.loc["fpr95", "better"]) == {"lower"} and set(table.loc["auroc", "better"]) == {"higher"}

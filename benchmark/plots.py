@@ -65,3 +65,32 @@ def metric_bars(records: pd.DataFrame, metric: str, path: Path, title: str) -> P
     ax.set(ylabel=metric, title=title)
     ax.legend(fontsize=8)
     return save_figure(fig, path)
+
+
+def image_grid(images: np.ndarray, path: Path, title: str = "", row_labels: list[str] | None = None,
+               col_labels: list[str] | None = None, pad: int = 1) -> Path:
+    """A (rows, cols, C, H, W) array of images in [0, 1] as one labelled PNG mosaic.
+
+    Values are clipped to [0, 1] (a decoder without a sigmoid may overshoot); one- and
+    three-channel images are shown as they are, ``pad`` pixels of white between cells.
+    """
+    arr = np.asarray(images, dtype=np.float32)
+    if arr.ndim != 5 or arr.shape[2] not in (1, 3):
+        raise ValueError(f"image_grid needs (rows, cols, C, H, W) with C in (1, 3), got shape {arr.shape}")
+    rows, cols, c, h, w = arr.shape
+    canvas = np.ones((rows * (h + pad) - pad, cols * (w + pad) - pad, c), dtype=np.float32)
+    for i in range(rows):
+        for j in range(cols):
+            canvas[i * (h + pad):i * (h + pad) + h, j * (w + pad):j * (w + pad) + w] = arr[i, j].transpose(1, 2, 0)
+    canvas = np.clip(canvas, 0.0, 1.0)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * cols, 0.6 + 0.55 * rows))
+    ax.imshow(canvas[..., 0] if c == 1 else canvas, cmap="gray" if c == 1 else None, vmin=0, vmax=1,
+              interpolation="nearest")
+    ax.set_yticks([i * (h + pad) + h / 2 for i in range(rows)], row_labels or [""] * rows, fontsize=7)
+    ax.set_xticks([j * (w + pad) + w / 2 for j in range(cols)], col_labels or [""] * cols, fontsize=7)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=8)
+    return save_figure(fig, path)

@@ -173,7 +173,7 @@ def execute(
             torch.manual_seed(cfg["eval"]["eval_seed"])
             start = time.perf_counter()
             ctx = EvalContext(model, data.eval, rep, device, train.batch_size, cfg["eval"]["eval_seed"],
-                              params=dict(preset.eval_params), run_dir=run_dir)
+                              params=dict(preset.eval_params), run_dir=run_dir, checkpoint=checkpoint)
             rows = suite.evaluate(ctx) + gw_diagnostic(ctx, data.eval[suite.gw_set], preset.n_gw)
             eval_wall = round(time.perf_counter() - start, 2)
             stamp = datetime.now(UTC).isoformat(timespec="seconds")

@@ -154,3 +154,11 @@ def test_every_model_trains_and_scores_on_every_suite_through_the_cli(model, tmp
         records = [json.loads(line) for rec in out.rglob("records.jsonl") for line in rec.read_text().splitlines()]
         assert records and all(math.isfinite(r["value"]) for r in records)
         assert {r["model"] for r in records} == {model}
+        for r in records:  # artifacts (e.g. the disentanglement suite's traversal grids) exist in the run folder
+            for filename in (r.get("artifacts") or {}).values():
+                assert (out / r["run_id"] / filename).stat().st_size > 1000
+        if suite == "disentanglement":
+            assert {p.name for p in out.glob("*/traversal_*.png")} == {"traversal_best_mean.png",
+                                                                      "traversal_best_sample.png",
+                                                                      "traversal_last_mean.png",
+                                                                      "traversal_last_sample.png"}

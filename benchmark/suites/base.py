@@ -49,6 +49,8 @@ class EvalContext:
     seed: int
     params: dict[str, Any] = field(default_factory=dict)
     run_dir: Path | None = None
+    #: Which weights are loaded (``best`` or ``last``): names per-checkpoint artifact files.
+    checkpoint: str = "last"
 
 
 @dataclass(frozen=True)

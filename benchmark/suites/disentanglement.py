@@ -80,7 +80,46 @@ def evaluate(ctx: EvalContext) -> list[dict[str, Any]]:
     rows.append({"metric": "mig", "value": m["mig"], "metric_spec": _tag(m), **common})
     s = sap(z_tr, f_tr, z_te, f_te, seed=ctx.seed)
     rows.append({"metric": "sap", "value": s["sap"], "metric_spec": _tag(s), **common})
+    if ctx.run_dir is not None:
+        name, spec = write_traversal(ctx, test, z_te)
+        rows[0]["artifacts"] = {name.rsplit(".", 1)[0]: name}
+        rows[0]["artifact_spec"] = spec
     return rows
+
+
+#: Columns of a traversal: offsets from the base code, in units of each dim's std over the test codes.
+TRAVERSAL_STEPS = np.linspace(-2.0, 2.0, 9)
+
+
+@torch.no_grad()
+def write_traversal(ctx: EvalContext, dataset: Any, codes: np.ndarray) -> tuple[str, str]:
+    """Latent traversal grid of this checkpoint and representation in ``ctx.run_dir``.
+
+    Rows are latent dims, columns the base code with that dim moved to ``value + t * std_i``
+    (``TRAVERSAL_STEPS``: -2..2 in 9 steps; ``std_i`` over the DCI test codes of the same
+    representation, so a collapsed dim shows as a constant row). The base is one test image
+    picked with the evaluation seed, encoded as ``codes`` were (mean or one sample). Returns the
+    file name and a spec that says all of this.
+    """
+    index = int(np.random.default_rng(ctx.seed).integers(len(codes)))
+    base, std = codes[index], codes.std(axis=0)
+    z = np.repeat(base[None, None], len(base), axis=0).repeat(len(TRAVERSAL_STEPS), axis=1)
+    for i in range(len(base)):
+        z[i, :, i] = base[i] + TRAVERSAL_STEPS * std[i]
+    flat = torch.as_tensor(z.reshape(-1, len(base)), dtype=torch.float32, device=ctx.device)
+    images = torch.cat([ctx.model.decode(chunk).float().cpu() for chunk in flat.split(ctx.batch_size)])
+    grid = images.numpy().reshape(len(base), len(TRAVERSAL_STEPS), *images.shape[1:])
+    name = f"traversal_{ctx.checkpoint}_{ctx.representation}.png"
+    plots.image_grid(
+        grid, ctx.run_dir / name,
+        title=f"{ctx.checkpoint} checkpoint, {ctx.representation} code of {dataset.name} grid image "
+        f"{int(dataset.indices[index])}; columns: code + t x std, t in [-2, 2]",
+        row_labels=[f"z{i} (std {std[i]:.2f})" for i in range(len(base))],
+        col_labels=[f"{t:+.1f}" for t in TRAVERSAL_STEPS],
+    )
+    spec = (f"traversal-v1/base=test[{index}],grid_index={int(dataset.indices[index])},"
+            f"rep={ctx.representation},steps=linspace(-2,2,9)*std(test codes),clip=[0,1]")
+    return name, spec
 
 
 def _tag(out: dict[str, Any]) -> str:

@@ -39,21 +39,18 @@ def _seeds(text: str) -> list[int]:
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
     """``--set prior.mode=fixed --set z_dim=8`` -> nested dict; values parsed as JSON when they can be."""
-    out: dict[str, Any] = {}
+    from benchmark.sweeps import nest
+
+    flat: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise BenchmarkError(f"--set expects KEY=VALUE, got {item!r}")
         try:
-            value = json.loads(raw)
+            flat[key] = json.loads(raw)
         except json.JSONDecodeError:
-            value = raw
-        node = out
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    return out
+            flat[key] = raw
+    return nest(flat)
 
 
 def _positive(text: str) -> int:

@@ -79,7 +79,8 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+def nest(flat: dict[str, Any]) -> dict[str, Any]:
+    """``{"prior.mode": "fixed"}`` -> ``{"prior": {"mode": "fixed"}}`` (sweep grids and ``--set``)."""
     out: dict[str, Any] = {}
     for key, value in flat.items():
         node = out
@@ -155,7 +156,7 @@ def _expand(sweep: Sweep, data_source: str) -> list[RunSpec]:
     specs: dict[str, RunSpec] = {}
     for point in points:
         for prior in sweep.priors or [None]:
-            overrides = merge(sweep.overrides, _nest(point))
+            overrides = merge(sweep.overrides, nest(point))
             if prior is not None:
                 overrides = merge(overrides, {"prior": {"name": prior}})
             for spec in plan(sweep.suite, sweep.preset, models, sweep.seeds, overrides, data_source, sweep.train):

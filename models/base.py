@@ -30,6 +30,8 @@ class BenchmarkModel(nn.Module):
     ood_scorer: ClassVar[str] = "prior_nll"
     #: Prior recorded for models without a ``prior`` config section.
     prior_label: ClassVar[str] = "normal"
+    #: What ``sample_prior`` draws from, recorded with every sample-based number (e.g. FID of samples).
+    prior_sampler: ClassVar[str] = "normal"
 
     def __init__(self, config, image_shape: tuple[int, int, int]) -> None:
         super().__init__()
@@ -67,12 +69,46 @@ class BenchmarkModel(nn.Module):
     def reconstruct(self, x: Tensor, representation: Representation = "mean") -> Tensor:
         return self.decode(self.encode(x, representation))
 
+    # -- generation -------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample_prior(self, n: int) -> Tensor:
+        """``n`` codes from the model's prior; the default is the standard normal of the VAE family."""
+        return torch.randn(n, self.z_dim, device=self.device)
+
+    @torch.no_grad()
+    def generate(self, n: int) -> Tensor:
+        """``n`` images decoded from prior codes (what FID of samples scores)."""
+        return self.decode(self.sample_prior(n))
+
     # -- out-of-distribution score (higher = more likely OoD) -------------------------------
     @torch.no_grad()
     def ood_score(self, x: Tensor, representation: Representation = "mean") -> Tensor:
         """Default scorer: negative log-density of z under the standard normal prior."""
         z = self.encode(x, representation)
         return standard_normal_nll(z)
+
+
+class SingleObjectiveModel(BenchmarkModel):
+    """A model trained by one optimizer ``"main"`` on one loss: subclasses define ``terms(x)`` only.
+
+    ``terms`` returns tensors including ``"loss"``; training steps on it, validation reports it.
+    """
+
+    def terms(self, x: Tensor) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def train_batch(self, x: Tensor, optimizers: dict[str, torch.optim.Optimizer]) -> LossTerms:
+        self.train()
+        terms = self.terms(x)
+        optimizers["main"].zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        optimizers["main"].step()
+        return {k: v.item() for k, v in terms.items()}
+
+    @torch.no_grad()
+    def eval_batch(self, x: Tensor) -> LossTerms:
+        self.eval()
+        return {k: v.item() for k, v in self.terms(x).items()}
 
 
 def standard_normal_nll(z: Tensor) -> Tensor:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from models.base import BenchmarkModel, LossTerms, Representation, gaussian_sample, half_squared_error
+from models.base import Representation, SingleObjectiveModel, gaussian_sample, half_squared_error
 from models.networks import ConvDecoder, ConvEncoder
 
 
@@ -29,7 +29,7 @@ def kl_standard_normal(mu: Tensor, logvar: Tensor) -> Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(dim=1).mean()
 
 
-class VAE(BenchmarkModel):
+class VAE(SingleObjectiveModel):
     config_cls = VAEConfig
     ood_scorer = "prior_nll"
 
@@ -41,24 +41,11 @@ class VAE(BenchmarkModel):
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"main": torch.optim.Adam(self.parameters(), lr=self.config.lr)}
 
-    def _terms(self, x: Tensor) -> dict[str, Tensor]:
+    def terms(self, x: Tensor) -> dict[str, Tensor]:
         mu, logvar = self.encoder(x)
         recon = half_squared_error(x, self.decoder(gaussian_sample(mu, logvar)))
         kl = kl_standard_normal(mu, logvar)
         return {"loss": recon + self.config.beta * kl, "recon": recon, "kl": kl}
-
-    def train_batch(self, x: Tensor, optimizers: dict[str, torch.optim.Optimizer]) -> LossTerms:
-        self.train()
-        terms = self._terms(x)
-        optimizers["main"].zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        optimizers["main"].step()
-        return {k: v.item() for k, v in terms.items()}
-
-    @torch.no_grad()
-    def eval_batch(self, x: Tensor) -> LossTerms:
-        self.eval()
-        return {k: v.item() for k, v in self._terms(x).items()}
 
     def encode(self, x: Tensor, representation: Representation = "mean") -> Tensor:
         mu, logvar = self.encoder(x)

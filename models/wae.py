@@ -21,7 +21,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from models.base import BenchmarkModel, LossTerms, Representation, gaussian_sample, half_squared_error
+from models.base import Representation, SingleObjectiveModel, gaussian_sample, half_squared_error
 from models.networks import ConvDecoder, ConvEncoder
 from models.vae import kl_standard_normal
 
@@ -105,7 +105,7 @@ def mmd_biased(x: Tensor, y: Tensor, kernel: Kernel) -> Tensor:
     return kernel(x, x).mean() + kernel(y, y).mean() - 2 * kernel(x, y).mean()
 
 
-class WAE(BenchmarkModel):
+class WAE(SingleObjectiveModel):
     config_cls = WAEConfig
     ood_scorer = "prior_nll"
 
@@ -123,7 +123,7 @@ class WAE(BenchmarkModel):
         out = self.encoder(x)
         return out if self.gaussian else (out, None)
 
-    def _terms(self, x: Tensor) -> dict[str, Tensor]:
+    def terms(self, x: Tensor) -> dict[str, Tensor]:
         cfg = self.config
         mu, logvar = self._posterior(x)
         z = mu if logvar is None else gaussian_sample(mu, logvar)
@@ -136,19 +136,6 @@ class WAE(BenchmarkModel):
         mmd = mmd_biased(z_prior, z, infovae_kernel)
         loss = recon + (1 - cfg.alpha) * kl + (cfg.alpha + cfg.lambda_infovae - 1) * mmd
         return {"loss": loss, "recon": recon, "kl": kl, "mmd": mmd}
-
-    def train_batch(self, x: Tensor, optimizers: dict[str, torch.optim.Optimizer]) -> LossTerms:
-        self.train()
-        terms = self._terms(x)
-        optimizers["main"].zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        optimizers["main"].step()
-        return {k: v.item() for k, v in terms.items()}
-
-    @torch.no_grad()
-    def eval_batch(self, x: Tensor) -> LossTerms:
-        self.eval()
-        return {k: v.item() for k, v in self._terms(x).items()}
 
     def encode(self, x: Tensor, representation: Representation = "mean") -> Tensor:
         mu, logvar = self._posterior(x)

@@ -8,6 +8,8 @@ whenever a definition changes.
 
 from benchmark.registry import Registry
 from metrics.disentanglement import DCI_SPECS, MIG_SPEC, SAP_SPEC, dci, dci_matrix_scores, mig, sap
+from metrics.extractors import EXTRACTORS, build_extractor
+from metrics.generation import feature_statistics, fid_from_features, frechet_distance, kid, psnr, psnr_per_image
 from metrics.gw import gw_distortion
 from metrics.ood import ood_metrics, roc_curve
 
@@ -15,9 +17,19 @@ from metrics.ood import ood_metrics, roc_curve
 OOD_SPEC = "ood@openood-v1"
 #: GW distortion of a representation: POT's solvers on (optionally mean-normalized) distances, v1.
 GW_SPEC = "gw@pot-v1"
+#: Frechet distance of feature Gaussians (eigen route, float64); the extractor is appended: ``fid-v1@mnist-cnn-v1``.
+FID_SPEC = "fid-v1"
+#: KID: unbiased MMD^2, cubic polynomial kernel, averaged over random subsets (torch-fidelity's estimator).
+KID_SPEC = "kid-v1"
+#: PSNR: per-image 10 log10(1 / MSE) on [0, 1] images, MSE floored at 1e-10 (100 dB), averaged over images.
+PSNR_SPEC = "psnr-v1/max=1,mse_floor=1e-10,mean_of_per_image"
 
 #: Metric names (as in records) for which a smaller value is better; every other metric ranks higher-is-better.
-LOWER_IS_BETTER = frozenset({"fpr95", "gw_distortion", "gw_identity_distortion"})
+LOWER_IS_BETTER = frozenset({
+    "fpr95", "gw_distortion", "gw_identity_distortion",
+    "fid_samples", "fid_recon", "kid_samples", "kid_recon",
+    "fid_samples_inception", "fid_recon_inception", "kid_samples_inception", "kid_recon_inception",
+})
 
 METRICS: Registry = Registry("metric")
 METRICS.add("ood", ood_metrics, f"{OOD_SPEC}: AUROC, AUPR-in, AUPR-out, FPR@95%TPR (OoD positive)")
@@ -34,10 +46,25 @@ METRICS.add(
     + " (dlib: disentanglement_lib GBT; vaetc: GWAE authors' RF; fast: subsampled estimate of dlib)",
 )
 METRICS.add("mig", mig, f"{MIG_SPEC}: mutual information gap, 20-bin histogram codes (disentanglement_lib)")
+METRICS.add("fid", fid_from_features, f"{FID_SPEC}: Frechet distance of two feature sets' Gaussian fits "
+            "(float64, eigen-decomposition matrix square root); extractors: " + ", ".join(EXTRACTORS.names()))
+METRICS.add("kid", kid, f"{KID_SPEC}: kernel Inception distance, 100 subsets of <= 1,000 points, (x.y/d + 1)^3")
+METRICS.add("psnr", psnr, f"{PSNR_SPEC}: mean per-image PSNR of reconstructions, images in [0, 1]")
 METRICS.add("sap", sap, f"{SAP_SPEC}: SAP score, 1-D LinearSVC(C=0.01) accuracy gap (disentanglement_lib)")
 
 __all__ = [
     "DCI_SPECS",
+    "EXTRACTORS",
+    "FID_SPEC",
+    "KID_SPEC",
+    "PSNR_SPEC",
+    "build_extractor",
+    "feature_statistics",
+    "fid_from_features",
+    "frechet_distance",
+    "kid",
+    "psnr",
+    "psnr_per_image",
     "GW_SPEC",
     "LOWER_IS_BETTER",
     "METRICS",

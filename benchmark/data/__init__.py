@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmark.data import mnist, omniglot, shapes3d, shapes_render
+from benchmark.data import celeba, fashion_mnist, mnist, omniglot, shapes3d, shapes_render
 from benchmark.data.checksums import sha256_file, shipped_data_dir, verify, verify_manifest
 from benchmark.data.imageset import ImageSet, Loader, identity_collate
 from benchmark.errors import BenchmarkError
@@ -38,6 +38,10 @@ DATASETS.add("mnist", mnist.load, "MNIST digits, 28x28 gray; train 54k / val 6k 
 DATASETS.add("omniglot", omniglot.load, "Omniglot characters, 28x28 gray, inverted; test only (OoD)")
 DATASETS.add("shapes3d", shapes3d.load, "3D Shapes, 64x64 RGB, 6 factors, read lazily from ROOT/3dshapes.h5; "
              "train/val/test 80/10/10 (fixed split), all")
+DATASETS.add("fashion-mnist", fashion_mnist.load, "Fashion-MNIST, 28x28 gray, from Debian's dataset-fashion-mnist "
+             "(or ROOT/FashionMNIST/raw); train 54k / val 6k (MNIST's fixed split) / test 10k")
+DATASETS.add("celeba", celeba.load, "CelebA aligned faces, center crop 144, resize 64, RGB; data root only "
+             "(ROOT/celeba: folder or sha256-checked zip); official train/val/test partition")
 DATASETS.add("shapes3d-procedural", shapes_render.load, "procedural 3D-Shapes-grid (re-implementation, rendered "
              "on demand, embedded); same grid and splits as shapes3d")
 

@@ -151,6 +151,7 @@ class DAGMM(BenchmarkModel):
     config_cls = DAGMMConfig
     ood_scorer = "dagmm_energy"
     prior_label = "gmm"
+    prior_sampler = "gmm-marginal"
 
     def __init__(self, config: DAGMMConfig, image_shape: tuple[int, int, int]) -> None:
         super().__init__(config, image_shape)
@@ -179,6 +180,25 @@ class DAGMM(BenchmarkModel):
 
     def decode(self, z: Tensor) -> Tensor:
         return self.decoder(z)
+
+    @torch.no_grad()
+    def sample_prior(self, n: int) -> Tensor:
+        """Codes from DAGMM's own density model: the z_c-marginal of the running mixture.
+
+        DAGMM has no prior (its encoder is deterministic); its mixture models r = [z_c, rel, cos],
+        and the marginal over the first ``z_dim`` coordinates is the mixture of the components'
+        (mu_k[:L], Sigma_k[:L, :L]). Drawn in float64 (component by the running weights, then a
+        Cholesky factor of the jittered block), returned in the decoder's dtype.
+        """
+        L = self.config.z_dim
+        phi = self.running_phi.clamp_min(0.0)
+        comp = torch.multinomial(phi / phi.sum(), n, replacement=True)
+        cov = self.running_cov[:, :L, :L]
+        chol = _cholesky(cov + self.config.cov_jitter * torch.eye(L, dtype=cov.dtype, device=cov.device),
+                         self.config.cov_jitter)
+        eps = torch.randn(n, L, dtype=torch.float64, device=cov.device)
+        z = self.running_mu[comp, :L] + torch.einsum("nij,nj->ni", chol[comp], eps)
+        return z.to(next(self.decoder.parameters()).dtype)
 
     def _forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Reconstruction and representation r = [z_c, rel_dist, cos_sim]."""

@@ -122,6 +122,21 @@ class GWAE(BenchmarkModel):
     def decode(self, z: Tensor) -> Tensor:
         return self.decoder(z)
 
+    @property
+    def prior_sampler(self) -> str:  # type: ignore[override]
+        return f"learned:{self.config.prior.name}" if self.prior.learned else f"fixed:{self.config.prior.name}"
+
+    @torch.no_grad()
+    def sample_prior(self, n: int) -> Tensor:
+        """Codes from the trainable prior in eval mode: its final BatchNorm uses the running statistics,
+        so a code does not depend on the batch it is drawn with (official ``fid.py``)."""
+        was_training = self.prior.training
+        self.prior.eval()
+        try:
+            return self.prior(n)
+        finally:
+            self.prior.train(was_training)
+
     @torch.no_grad()
     def ood_score(self, x: Tensor, representation: Representation = "mean") -> Tensor:
         """Kantorovich potential f(G(z), z) on the decoded latent, no sign flip (official clu.py)."""

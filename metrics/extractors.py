@@ -56,7 +56,7 @@ DOMAIN_CHECKPOINTS = {
     "mnist-cnn-v1": DomainCheckpoint(
         "mnist-cnn-v1.pt", "83cc22dfb9c4e9d8bca1e6971b990e3439cfb4d4609e3afa4b03b751572c393a", "mnist"),
     "fashion-cnn-v1": DomainCheckpoint(
-        "fashion-cnn-v1.pt", "", "fashion-mnist"),
+        "fashion-cnn-v1.pt", "a85f65ee1d522a60376d1ea729a45806f8dcd018645321311cc39f64e5ce1b1b", "fashion-mnist"),
 }
 
 

@@ -28,8 +28,8 @@ import torch  # noqa: E402
 from benchmark.data import load_dataset  # noqa: E402
 from benchmark.suites import SUITES, EvalContext  # noqa: E402
 from benchmark.suites import generation as gen  # noqa: E402
-from metrics import fid_from_features, kid  # noqa: E402
 from metrics import extractors as ex  # noqa: E402
+from metrics import fid_from_features, kid  # noqa: E402
 from models import build_model, resolve_config  # noqa: E402
 
 

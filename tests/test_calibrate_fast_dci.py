@@ -37,3 +37,9 @@ def test_report_of_a_smoke_run_compares_dlib_and_fast_per_representation(tmp_pat
         assert (table[f"absdiff_{s}"] - (table[f"fast_{s}"] - table[f"dlib_{s}"]).abs()).abs().max() < 1e-3
     md = (out / "fast_calibration.md").read_text()
     assert "max abs diff" in md and "| vae | 0 | sample |" in md
+    # the suite scored both specs on the same codes: the report from its records equals the recomputation
+    assert calibrate.main(["--runs", str(runs), "--out", str(tmp_path / "rec"), "--from-records"]) == 0
+    stored = pd.read_csv(tmp_path / "rec" / "fast_calibration.csv")
+    scores = [f"{spec}_{s}" for spec in ("dlib", "fast") for s in ("D", "C", "I")]
+    pd.testing.assert_frame_equal(stored[["representation", "dlib_spec", *scores]],
+                                  table[["representation", "dlib_spec", *scores]])

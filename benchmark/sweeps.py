@@ -45,12 +45,18 @@ ERROR_FILE = "error.json"
 STATES = ("done", "running", "pending", "failed", "missing")
 FILE_KEYS = ("suite", "preset", "models", "priors", "seeds", "grid", "train")
 
-#: Rough training seconds per step (batch 64) by image shape, measured on a 2-core CPU (Intel Xeon,
-#: torch 2.15) with ``python scripts/bench_models.py --presets default,paper --steps 10``. ``plan``
-#: uses them only for models that have no records in ``--out``; other shapes scale by pixel count.
+#: Training seconds per step (batch 64) by image shape, measured on an idle 2-core CPU (AMD EPYC, torch 2.14,
+#: 2 threads) with ``python scripts/bench_models.py --suite S --steps 8`` (3x64x64: an earlier measurement of
+#: the same script). ``plan`` uses them only for models that have no records in ``--out``; other shapes scale
+#: by pixel count.
+_GWAE = ("gwae-np", "gwae-fnp", "gwae-gmp")
 SECONDS_PER_STEP: dict[str, dict[str, float]] = {
-    "1x28x28": {"vae": 0.03, "dagmm": 0.05, "gwae-gmp": 0.25, "wae": 0.03, "wae-infovae": 0.03},
-    "3x64x64": {"vae": 0.25, "dagmm": 0.35, "gwae-gmp": 2.5, "wae": 0.25, "wae-infovae": 0.25},
+    "1x28x28": {"vae": 0.021, "beta-vae": 0.018, "dagmm": 0.020, "wae": 0.019, "wae-infovae": 0.020,
+                **dict.fromkeys(_GWAE, 0.32)},
+    "3x32x32": {"vae": 0.033, "beta-vae": 0.035, "dagmm": 0.036, "wae": 0.032, "wae-infovae": 0.029,
+                **dict.fromkeys(_GWAE, 0.29)},
+    "3x64x64": {"vae": 0.25, "beta-vae": 0.25, "dagmm": 0.35, "wae": 0.25, "wae-infovae": 0.25,
+                **dict.fromkeys(_GWAE, 2.5)},
 }
 FALLBACK_SECONDS_PER_STEP = 0.25  # a model missing from the table, at 1x28x28
 

@@ -164,3 +164,17 @@ def test_every_model_trains_and_scores_on_every_suite_through_the_cli(model, tmp
         if suite == "disentanglement":
             assert {p.name for p in out.glob("*/traversal_*.png")} == {"traversal_last_mean.png",
                                                                       "traversal_last_sample.png"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suite", SUITES.names())
+def test_two_seeds_pool_into_one_leaderboard_row_per_protocol(suite, tmp_path, capsys):
+    """Metric specs name the protocol, not the run's seed, so every row aggregates both seeds."""
+    out = tmp_path / suite
+    code = main(["run", "--suite", suite, "--preset", "smoke", "--models", "vae", "--seeds", "0,1",
+                 "--out", str(out), "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    records = [json.loads(line) for rec in out.rglob("records.jsonl") for line in rec.read_text().splitlines()]
+    assert {r["eval_seed"] for r in records} == {0, 1}
+    table = pd.read_csv(out / suite / "leaderboard.csv")
+    assert (table.n_seeds == 2).all(), table.loc[table.n_seeds != 2, ["metric", "metric_spec"]].to_string()

@@ -133,8 +133,12 @@ def write_traversal(ctx: EvalContext, dataset: Any, codes: np.ndarray) -> tuple[
 
 
 def _tag(out: dict[str, Any]) -> str:
-    """The versioned spec id with every parameter that shaped the number."""
-    return f"{out['spec']}/" + ",".join(f"{k}={v}" for k, v in sorted(out["params"].items()))
+    """The versioned spec id with every parameter that shaped the number but the seed.
+
+    The seed is the run's evaluation seed, stored in every record as ``eval_seed``; leaving it
+    out of the spec is what lets the leaderboard pool one protocol across seeds.
+    """
+    return f"{out['spec']}/" + ",".join(f"{k}={v}" for k, v in sorted(out["params"].items()) if k != "seed")
 
 
 def plot(records: pd.DataFrame, dest: Path) -> list[Path]:

@@ -215,7 +215,7 @@ def _fid_rows(kind: str, extractors: list[tuple[str, FeatureExtractor]], reals: 
     rows = []
     for (suffix, ex), r, f in zip(extractors, reals, fakes, strict=True):
         info = {**ex.describe(), "resize": ex.resize_for(shape), "n_fake": len(f), "fid_seed": ctx.seed}
-        tail = f"n_real={n_real},n_fake={len(f)},resize={info['resize']},quantize=uint8,seed={ctx.seed}"
+        tail = f"n_real={n_real},n_fake={len(f)},resize={info['resize']},quantize=uint8"
         rows.append({"metric": f"fid_{kind}{suffix}", "value": fid_from_features(r, f),
                      "metric_spec": f"{FID_SPEC}@{ex.spec}/{tail}", **common, **info})
         k = kid(r, f, subsets=ctx.params["kid_subsets"], subset_size=ctx.params["kid_subset_size"], seed=ctx.seed)

@@ -59,6 +59,23 @@ def entropy_regularizer(logvar: Tensor) -> Tensor:
     return -logvar.sum(dim=1).mean()
 
 
+def interpolate_pairs(x_real: Tensor, z_real: Tensor, x_fake: Tensor, z_fake: Tensor) -> tuple[Tensor, Tensor]:
+    """Points between real and fake pairs for the gradient penalty, with one t ~ U(0, 1) per sample
+    for both parts of the pair (official lines 316-336); both require grad."""
+    t = torch.rand(len(x_real), device=x_real.device, dtype=x_real.dtype)
+    tx = t.view(-1, *([1] * (x_real.dim() - 1)))
+    x_bar = (tx * x_real + (1 - tx) * x_fake).requires_grad_(True)
+    z_bar = (t[:, None] * z_real + (1 - t[:, None]) * z_fake).requires_grad_(True)
+    return x_bar, z_bar
+
+
+def penalty_of(f_bar: Tensor, x_bar: Tensor, z_bar: Tensor) -> Tensor:
+    """mean_b (||[grad_x f, grad_z f]||_2 - 1)^2 of critic values ``f_bar`` at the interpolates."""
+    gx, gz = torch.autograd.grad(f_bar.sum(), (x_bar, z_bar), create_graph=True)
+    norm = torch.cat([gx.flatten(1), gz.flatten(1)], dim=1).norm(dim=1)
+    return (norm - 1).pow(2).mean()
+
+
 def gradient_penalty(
     critic: Callable[[Tensor, Tensor], Tensor],
     x_real: Tensor,
@@ -68,14 +85,8 @@ def gradient_penalty(
 ) -> Tensor:
     """One-centred WGAN-GP penalty on the joint critic: mean_b (||[grad_x f, grad_z f]||_2 - 1)^2.
 
-    Both parts of the pair are interpolated with the same t ~ U(0, 1) per sample; the norm is
-    taken over the concatenated flattened image and latent gradients (official lines 316-336).
+    The norm is taken over the concatenated flattened image and latent gradients at points
+    interpolated between the real and fake pairs (``interpolate_pairs``).
     """
-    t = torch.rand(len(x_real), device=x_real.device, dtype=x_real.dtype)
-    tx = t.view(-1, *([1] * (x_real.dim() - 1)))
-    x_bar = (tx * x_real + (1 - tx) * x_fake).requires_grad_(True)
-    z_bar = (t[:, None] * z_real + (1 - t[:, None]) * z_fake).requires_grad_(True)
-    out = critic(x_bar, z_bar)
-    gx, gz = torch.autograd.grad(out.sum(), (x_bar, z_bar), create_graph=True)
-    norm = torch.cat([gx.flatten(1), gz.flatten(1)], dim=1).norm(dim=1)
-    return (norm - 1).pow(2).mean()
+    x_bar, z_bar = interpolate_pairs(x_real, z_real, x_fake, z_fake)
+    return penalty_of(critic(x_bar, z_bar), x_bar, z_bar)

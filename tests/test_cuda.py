@@ -101,24 +101,16 @@ def _trainer(run_dir, device):
     return Trainer(model, _images(48, 1), _images(16, 2), cfg, run_dir, device, seed=7, progress=False)
 
 
-def test_trainer_on_cuda_resumes_like_an_uninterrupted_run_and_its_checkpoint_loads_on_cpu(tmp_path, monkeypatch):
+def test_trainer_on_cuda_resumes_like_an_uninterrupted_run_and_its_checkpoint_loads_on_cpu(tmp_path, crash_on_step):
     reference = _trainer(tmp_path / "a", CUDA)
     result = reference.fit()
     assert result.finished and result.peak_cuda_mb > 0
 
     crashing = _trainer(tmp_path / "b", CUDA)
-    original, calls = type(crashing.model).train_batch, {"n": 0}
-
-    def dies_in_epoch_two(self, x, optimizers):
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise KeyboardInterrupt
-        return original(self, x, optimizers)
-
-    monkeypatch.setattr(type(crashing.model), "train_batch", dies_in_epoch_two)
+    restore = crash_on_step(type(crashing.model), 5)  # epoch 2, step 2
     with pytest.raises(KeyboardInterrupt):
         crashing.fit()
-    monkeypatch.setattr(type(crashing.model), "train_batch", original)
+    restore()
     resumed = _trainer(tmp_path / "b", CUDA).fit()
     assert resumed.resumed_at == [1] and resumed.epochs == 3
     assert len(resumed.history) == len(result.history)

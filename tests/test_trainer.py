@@ -24,24 +24,15 @@ def make_trainer(tmp_path, name="gwae-gmp", cfg=None, **overrides):
                    progress=False)
 
 
-def test_resume_after_a_crash_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, monkeypatch):
+def test_resume_after_a_crash_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, crash_on_step):
     reference = make_trainer(tmp_path / "a", critic_steps=1)
     reference.fit()
 
     crashing = make_trainer(tmp_path / "b", critic_steps=1)
-    original = type(crashing.model).train_batch
-    calls = {"n": 0}
-
-    def dies_in_epoch_two(self, x, optimizers):
-        calls["n"] += 1
-        if calls["n"] == 5:  # epoch 2, step 2: epoch 1 was checkpointed
-            raise KeyboardInterrupt
-        return original(self, x, optimizers)
-
-    monkeypatch.setattr(type(crashing.model), "train_batch", dies_in_epoch_two)
+    restore = crash_on_step(type(crashing.model), 5)  # epoch 2, step 2: epoch 1 was checkpointed
     with pytest.raises(KeyboardInterrupt):
         crashing.fit()
-    monkeypatch.setattr(type(crashing.model), "train_batch", original)
+    restore()
 
     resumed = make_trainer(tmp_path / "b", critic_steps=1)  # a fresh process would build it anew
     result = resumed.fit()

@@ -22,7 +22,7 @@ from benchmark.records import RECORDS, read_records, write_json, write_records
 from benchmark.suites import SUITES, EvalContext, Preset, Suite
 from benchmark.suites.base import gw_diagnostic
 from benchmark.trainer import TrainConfig, Trainer, load_checkpoint
-from models import MODELS, build_model, merge, prior_of, resolve_config
+from models import build_model, merge, overrides_for, prior_of, resolve_config
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,7 @@ def plan(
     overrides = overrides or {}
     used: set[str] = set()
     for model in models or list(suite.models):
-        fields = set(to_dict(MODELS.get(model).cls.config_cls()))
-        mine = {k: v for k, v in overrides.items() if k in fields}  # e.g. prior.* only for GWAE models
+        mine = overrides_for(model, overrides)
         used |= set(mine)
         params = merge({"z_dim": preset.z_dim}, preset.model_overrides.get(model, {}))
         cfg = resolve_config(model, merge(params, mine))

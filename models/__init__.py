@@ -73,6 +73,12 @@ def resolve_config(name: str, overrides: dict[str, Any] | None = None) -> Any:
     return cfg
 
 
+def overrides_for(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The part of ``overrides`` whose keys are fields of the model's config (``prior`` only reaches GWAE)."""
+    fields = set(to_dict(MODELS.get(name).cls.config_cls()))
+    return {k: v for k, v in overrides.items() if k in fields}
+
+
 def build_model(name: str, config: Any, image_shape: tuple[int, int, int]) -> BenchmarkModel:
     return MODELS.get(name).cls(config, image_shape)
 
@@ -85,4 +91,4 @@ def prior_of(name: str, config: Any) -> tuple[str, str]:
     return MODELS.get(name).cls.prior_label, "-"
 
 
-__all__ = ["MODELS", "ModelSpec", "BenchmarkModel", "resolve_config", "build_model", "prior_of"]
+__all__ = ["MODELS", "ModelSpec", "BenchmarkModel", "resolve_config", "build_model", "prior_of", "overrides_for"]

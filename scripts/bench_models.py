@@ -22,17 +22,15 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 
 from benchmark.cli import parse_overrides  # noqa: E402
-from benchmark.config import to_dict  # noqa: E402
 from benchmark.suites import SUITES  # noqa: E402
-from models import MODELS, build_model, resolve_config  # noqa: E402
+from models import MODELS, build_model, overrides_for, resolve_config  # noqa: E402
 
 
 def steps_per_second(name: str, z_dim: int, shape: tuple[int, int, int], batch: int, steps: int,
                      device: torch.device, overrides: dict) -> float:
     torch.manual_seed(0)
-    fields = set(to_dict(MODELS.get(name).cls.config_cls()))
-    mine = {k: v for k, v in overrides.items() if k in fields}
-    model = build_model(name, resolve_config(name, {"z_dim": z_dim, **mine}), shape).to(device)
+    model = build_model(name, resolve_config(name, {"z_dim": z_dim, **overrides_for(name, overrides)}), shape)
+    model.to(device)
     opts = model.build_optimizers()
     x = torch.rand(batch, *shape, device=device)
     model.train_batch(x, opts)

@@ -1,6 +1,37 @@
 """Shared fixtures."""
 
 import pytest
+import torch
+
+from benchmark.data import ImageSet
+from benchmark.trainer import TrainConfig, Trainer
+from models import build_model, resolve_config
+
+
+def _tiny_set(n: int, seed: int) -> ImageSet:
+    g = torch.Generator().manual_seed(seed)
+    return ImageSet(torch.randint(0, 256, (n, 1, 8, 8), dtype=torch.uint8, generator=g), name="rand")
+
+
+@pytest.fixture
+def tiny_set():
+    """``tiny_set(n, seed)``: n random 1x8x8 uint8 images."""
+    return _tiny_set
+
+
+@pytest.fixture
+def make_trainer():
+    """``make_trainer(run_dir, name="gwae-gmp", cfg=None, device=cpu, **model_overrides)``: a tiny
+    seeded trainer (z = 3, 1x8x8, 48 train / 16 val images, 3 epochs of 3 steps)."""
+
+    def make(run_dir, name="gwae-gmp", cfg=None, device="cpu", **overrides):
+        torch.manual_seed(0)
+        model = build_model(name, resolve_config(name, {"z_dim": 3, **overrides}), (1, 8, 8))
+        cfg = cfg or TrainConfig(batch_size=8, max_epochs=3, patience=5, steps_per_epoch=3)
+        return Trainer(model, _tiny_set(48, 1), _tiny_set(16, 2), cfg, run_dir, torch.device(device), seed=7,
+                       progress=False)
+
+    return make
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from benchmark.cli import main
+from benchmark.records import read_records
 from benchmark.suites import SUITES
 from models import MODELS
 
@@ -44,7 +45,7 @@ def test_smoke_run_writes_runs_records_and_leaderboard(smoke_out):
         assert {"config.json", "train.json", "records.jsonl", "checkpoint_best.pt", "checkpoint_last.pt"} <= {
             p.name for p in run.iterdir()
         }
-        records = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
+        records = read_records(run)
         assert len(records) == 2 * 2 * 6  # checkpoints x representations x (4 OoD metrics + 2 GW diagnostics)
         assert {r["metric"] for r in records} == {"auroc", "aupr_in", "aupr_out", "fpr95", "gw_distortion",
                                                   "gw_identity_distortion"}
@@ -155,7 +156,7 @@ def test_every_model_trains_and_scores_on_every_suite_through_the_cli(model, tmp
         assert code == 0, printed.err
         rows = [line.split() for line in printed.out.splitlines()[1:]]
         assert [row[0] for row in rows] == [model], printed.out  # the headline table has the model's row
-        records = [json.loads(line) for rec in out.rglob("records.jsonl") for line in rec.read_text().splitlines()]
+        records = read_records(out)
         assert records and all(math.isfinite(r["value"]) for r in records)
         assert {r["model"] for r in records} == {model}
         for r in records:  # artifacts (e.g. the disentanglement suite's traversal grids) exist in the run folder
@@ -174,7 +175,7 @@ def test_two_seeds_pool_into_one_leaderboard_row_per_protocol(suite, tmp_path, c
     code = main(["run", "--suite", suite, "--preset", "smoke", "--models", "vae", "--seeds", "0,1",
                  "--out", str(out), "--no-progress"])
     assert code == 0, capsys.readouterr().err
-    records = [json.loads(line) for rec in out.rglob("records.jsonl") for line in rec.read_text().splitlines()]
+    records = read_records(out)
     assert {r["eval_seed"] for r in records} == {0, 1}
     table = pd.read_csv(out / suite / "leaderboard.csv")
     assert (table.n_seeds == 2).all(), table.loc[table.n_seeds != 2, ["metric", "metric_spec"]].to_string()

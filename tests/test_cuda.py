@@ -6,16 +6,15 @@ not TF32 rounding, is what a failure shows; training itself keeps PyTorch's defa
 """
 
 import copy
-import json
 import math
 
 import pytest
 import torch
 
 from benchmark.cli import main
-from benchmark.data import ImageSet
+from benchmark.records import read_records
 from benchmark.suites import SUITES
-from benchmark.trainer import TrainConfig, Trainer, load_checkpoint
+from benchmark.trainer import load_checkpoint
 from models import MODELS, build_model, resolve_config
 from models.losses import gw_loss, pairwise_distances
 
@@ -89,35 +88,25 @@ def test_every_model_takes_finite_training_steps_on_cuda(name):
     assert all(s.device.type == "cuda" for s in states if s.dim() > 0)
 
 
-def _images(n: int, seed: int) -> ImageSet:
-    g = torch.Generator().manual_seed(seed)
-    return ImageSet(torch.randint(0, 256, (n, 1, 8, 8), dtype=torch.uint8, generator=g), name="rand")
-
-
-def _trainer(run_dir, device):
-    torch.manual_seed(0)
-    model = build_model("gwae-gmp", resolve_config("gwae-gmp", {"z_dim": 3, "critic_steps": 1}), (1, 8, 8))
-    cfg = TrainConfig(batch_size=8, max_epochs=3, patience=5, steps_per_epoch=3)
-    return Trainer(model, _images(48, 1), _images(16, 2), cfg, run_dir, device, seed=7, progress=False)
-
-
-def test_trainer_on_cuda_resumes_like_an_uninterrupted_run_and_its_checkpoint_loads_on_cpu(tmp_path, crash_on_step):
-    reference = _trainer(tmp_path / "a", CUDA)
+def test_trainer_on_cuda_resumes_like_an_uninterrupted_run_and_its_checkpoint_loads_on_cpu(
+    tmp_path, make_trainer, crash_on_step
+):
+    reference = make_trainer(tmp_path / "a", device=CUDA, critic_steps=1)
     result = reference.fit()
     assert result.finished and result.peak_cuda_mb > 0
 
-    crashing = _trainer(tmp_path / "b", CUDA)
+    crashing = make_trainer(tmp_path / "b", device=CUDA, critic_steps=1)
     restore = crash_on_step(type(crashing.model), 5)  # epoch 2, step 2
     with pytest.raises(KeyboardInterrupt):
         crashing.fit()
     restore()
-    resumed = _trainer(tmp_path / "b", CUDA).fit()
+    resumed = make_trainer(tmp_path / "b", device=CUDA, critic_steps=1).fit()
     assert resumed.resumed_at == [1] and resumed.epochs == 3
     assert len(resumed.history) == len(result.history)
     for got, want in zip(resumed.history, result.history, strict=True):  # cuDNN kernels need not be bitwise
         assert got == pytest.approx(want, rel=1e-4, abs=1e-5)
 
-    on_cpu = load_checkpoint(_trainer(tmp_path / "c", CPU).model, tmp_path / "a", "last", CPU)
+    on_cpu = load_checkpoint(make_trainer(tmp_path / "c", critic_steps=1).model, tmp_path / "a", "last", CPU)
     x = torch.rand(8, 1, 8, 8)
     with torch.no_grad():
         torch.testing.assert_close(on_cpu.encode(x, "mean"),
@@ -129,7 +118,7 @@ def test_every_suite_smoke_runs_every_model_on_cuda_through_the_cli(suite, tmp_p
     code = main(["run", "--suite", suite, "--preset", "smoke", "--device", "cuda", "--out", str(tmp_path),
                  "--no-progress"])
     assert code == 0, capsys.readouterr().err
-    records = [json.loads(line) for f in tmp_path.rglob("records.jsonl") for line in f.read_text().splitlines()]
+    records = read_records(tmp_path)
     assert {r["model"] for r in records} == set(SUITES.get(suite).models)
     assert all(math.isfinite(r["value"]) for r in records)
     assert all(r["hardware"].get("gpu") and r["peak_cuda_mb"] > 0 for r in records)

@@ -20,6 +20,7 @@ from PIL import Image
 from benchmark.cli import main
 from benchmark.data import celeba, fashion_mnist, load_dataset
 from benchmark.errors import BenchmarkError
+from benchmark.records import read_records
 from benchmark.suites import SUITES, EvalContext
 from benchmark.suites import generation as gen
 from metrics import LOWER_IS_BETTER, fid_from_features, frechet_distance, kid, psnr, psnr_per_image
@@ -413,7 +414,7 @@ def smoke_out(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_smoke_run_records_every_generation_metric_with_its_provenance(smoke_out):
-    records = [json.loads(line) for p in smoke_out.rglob("records.jsonl") for line in p.read_text().splitlines()]
+    records = read_records(smoke_out)
     by = {(r["metric"], r["checkpoint"], r["representation"]) for r in records}
     for ckpt in ("best", "last"):
         assert {("fid_samples", ckpt, "prior"), ("kid_samples", ckpt, "prior")} <= by

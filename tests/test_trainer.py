@@ -5,26 +5,12 @@ import math
 import pytest
 import torch
 
-from benchmark.data import ImageSet
 from benchmark.errors import BenchmarkError, NonFiniteLossError
 from benchmark.trainer import BEST, LAST, TrainConfig, Trainer, load_checkpoint
 from models import build_model, resolve_config
 
 
-def tiny_set(n: int, seed: int) -> ImageSet:
-    g = torch.Generator().manual_seed(seed)
-    return ImageSet(torch.randint(0, 256, (n, 1, 8, 8), dtype=torch.uint8, generator=g), name="rand")
-
-
-def make_trainer(tmp_path, name="gwae-gmp", cfg=None, **overrides):
-    torch.manual_seed(0)
-    model = build_model(name, resolve_config(name, {"z_dim": 3, **overrides}), (1, 8, 8))
-    cfg = cfg or TrainConfig(batch_size=8, max_epochs=3, patience=5, steps_per_epoch=3)
-    return Trainer(model, tiny_set(48, 1), tiny_set(16, 2), cfg, tmp_path, torch.device("cpu"), seed=7,
-                   progress=False)
-
-
-def test_resume_after_a_crash_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, crash_on_step):
+def test_resume_after_a_crash_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, make_trainer, crash_on_step):
     reference = make_trainer(tmp_path / "a", critic_steps=1)
     reference.fit()
 
@@ -42,14 +28,14 @@ def test_resume_after_a_crash_gives_the_same_weights_as_an_uninterrupted_run(tmp
         torch.testing.assert_close(a, b)
 
 
-def test_non_finite_loss_is_a_clear_error(tmp_path, monkeypatch):
+def test_non_finite_loss_is_a_clear_error(tmp_path, make_trainer, monkeypatch):
     trainer = make_trainer(tmp_path, name="vae")
     monkeypatch.setattr(type(trainer.model), "train_batch", lambda self, x, o: {"loss": math.nan, "kl": 1.0})
     with pytest.raises(NonFiniteLossError, match="non-finite loss"):
         trainer.fit()
 
 
-def test_early_stopping_keeps_the_best_checkpoint(tmp_path, monkeypatch):
+def test_early_stopping_keeps_the_best_checkpoint(tmp_path, make_trainer, monkeypatch):
     cfg = TrainConfig(batch_size=8, max_epochs=20, patience=2, steps_per_epoch=1)
     trainer = make_trainer(tmp_path, name="vae", cfg=cfg)
     losses = iter([5.0, 3.0, 4.0, 6.0, 7.0, 8.0])
@@ -61,14 +47,14 @@ def test_early_stopping_keeps_the_best_checkpoint(tmp_path, monkeypatch):
     load_checkpoint(trainer.model, tmp_path, "best", torch.device("cpu"))
 
 
-def test_a_finished_run_is_not_trained_again(tmp_path):
+def test_a_finished_run_is_not_trained_again(tmp_path, make_trainer):
     first = make_trainer(tmp_path, name="vae")
     first.fit()
     again = make_trainer(tmp_path, name="vae")
     assert again.fit().steps == first.result.steps
 
 
-def test_training_set_smaller_than_a_batch_is_rejected(tmp_path):
+def test_training_set_smaller_than_a_batch_is_rejected(tmp_path, tiny_set):
     model = build_model("vae", resolve_config("vae", {"z_dim": 2}), (1, 8, 8))
     trainer = Trainer(model, tiny_set(4, 0), tiny_set(16, 1), TrainConfig(batch_size=8), tmp_path,
                       torch.device("cpu"), seed=0, progress=False)

@@ -23,7 +23,9 @@ def test_resume_after_a_crash_gives_the_same_weights_as_an_uninterrupted_run(tmp
     resumed = make_trainer(tmp_path / "b", critic_steps=1)  # a fresh process would build it anew
     result = resumed.fit()
     assert result.epochs == 3 and result.finished
-    assert result.history == pytest.approx(reference.result.history)
+    assert len(result.history) == len(reference.result.history)
+    for got, want in zip(result.history, reference.result.history, strict=True):  # pytest 9.2: approx is flat
+        assert got == pytest.approx(want)
     for a, b in zip(reference.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b)
 

@@ -78,7 +78,7 @@ def plan(
                 },
                 "eval": {
                     "checkpoints": list(preset.checkpoints), "representations": list(preset.representations),
-                    "eval_seed": seed, **preset.eval_params,
+                    "eval_seed": seed, "n_gw": preset.n_gw, **preset.eval_params,
                 },
             }
             specs.append(RunSpec(suite_name, preset_name, model, seed, resolved))
@@ -136,8 +136,7 @@ def execute(
     if (run_dir / RECORDS).exists():
         return read_records(run_dir)
     suite = SUITES.get(spec.suite)
-    preset = suite.presets[spec.preset]
-    cfg = spec.config
+    cfg = spec.config  # everything below reads the hashed config, never the live preset
     train = from_dict(TrainConfig, cfg["train"], where="train")
     model_cfg = resolve_config(spec.model, cfg["model_config"])
     image_shape = tuple(cfg["data"]["image_shape"])
@@ -164,22 +163,26 @@ def execute(
         "peak_rss_mb": round(result.peak_rss_mb, 1), "peak_cuda_mb": round(result.peak_cuda_mb, 1),
         "versions": provenance.versions(), "hardware": hardware, "hardware_summary": provenance.describe(hardware),
     }
+    params = {k: v for k, v in cfg["eval"].items()
+              if k not in ("checkpoints", "representations", "eval_seed", "n_gw")}
     records = []
     for checkpoint in cfg["eval"]["checkpoints"]:
         load_checkpoint(model, run_dir, checkpoint, device)
+        diagnostics = model.diagnostics()
         epoch = result.best_epoch if checkpoint == "best" else result.epochs
         for rep in cfg["eval"]["representations"]:
             torch.manual_seed(cfg["eval"]["eval_seed"])
             start = time.perf_counter()
             ctx = EvalContext(model, data.eval, rep, device, train.batch_size, cfg["eval"]["eval_seed"],
-                              params=dict(preset.eval_params), run_dir=run_dir, checkpoint=checkpoint)
-            rows = suite.evaluate(ctx) + gw_diagnostic(ctx, data.eval[suite.gw_set], preset.n_gw)
+                              params=dict(params), run_dir=run_dir, checkpoint=checkpoint)
+            rows = suite.evaluate(ctx) + gw_diagnostic(ctx, data.eval[suite.gw_set], cfg["eval"]["n_gw"])
             eval_wall = round(time.perf_counter() - start, 2)
             stamp = datetime.now(UTC).isoformat(timespec="seconds")
             for row in rows:
                 records.append({
                     **base, "checkpoint": checkpoint, "checkpoint_epoch": epoch, "representation": rep,
-                    "eval_wall_s": eval_wall, "timestamp": stamp, **row,
+                    "eval_wall_s": eval_wall, "timestamp": stamp,
+                    **({"model_diagnostics": diagnostics} if diagnostics else {}), **row,
                 })
     write_records(run_dir, records)
     return records

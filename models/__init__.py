@@ -29,7 +29,10 @@ MODELS: Registry[ModelSpec] = Registry("model")
 MODELS.add("vae", ModelSpec(VAE), "VAE: Gaussian encoder, sigmoid decoder, 1/2 squared error + KL")
 #: beta = 4 as in Higgins et al. (2017); vaetc's bvae.yaml uses 0.1 for CelebA (presets may override).
 MODELS.add("beta-vae", ModelSpec(VAE, {"beta": 4.0}), "beta-VAE: the VAE with a KL weight beta (default 4)")
-MODELS.add("dagmm", ModelSpec(DAGMM), "DAGMM: compression net + GMM estimation net, energy score")
+MODELS.add("dagmm", ModelSpec(DAGMM), "DAGMM as the GWAE paper ran it (vaetc's): GMM over z, energy score")
+MODELS.add(
+    "dagmm-zong", ModelSpec(DAGMM, {"mode": "zong"}), "DAGMM of Zong et al. 2018: GMM over [z, rel, cos], energy score"
+)
 MODELS.add(
     "gwae-np", ModelSpec(GWAE, {"prior": {"name": "neural"}}), "GWAE with the neural prior (NP), the official setting"
 )
@@ -84,11 +87,10 @@ def build_model(name: str, config: Any, image_shape: tuple[int, int, int]) -> Be
 
 
 def prior_of(name: str, config: Any) -> tuple[str, str]:
-    """(prior, mode) for records: GWAE's prior config, else the model class's fixed label."""
+    """(prior, mode) for records: GWAE's prior config, else the model class's fixed label; the class's mode."""
+    cls = MODELS.get(name).cls
     prior = getattr(config, "prior", None)
-    if isinstance(prior, PriorConfig):
-        return prior.name, prior.mode if prior.name == "gaussian_mixture" else "-"
-    return MODELS.get(name).cls.prior_label, "-"
+    return (prior.name if isinstance(prior, PriorConfig) else cls.prior_label), cls.mode_of(config)
 
 
 __all__ = ["MODELS", "ModelSpec", "BenchmarkModel", "resolve_config", "build_model", "prior_of", "overrides_for"]

@@ -38,6 +38,15 @@ class BenchmarkModel(nn.Module):
         self.config = config
         self.image_shape = tuple(image_shape)
 
+    @classmethod
+    def mode_of(cls, config) -> str:
+        """The config's mode label for records and leaderboard rows ('-' where a model has none)."""
+        return "-"
+
+    def diagnostics(self) -> dict:
+        """Counts a record should carry about how the model was computed (e.g. numerical guards)."""
+        return {}
+
     @property
     def z_dim(self) -> int:
         return self.config.z_dim

@@ -1,13 +1,23 @@
-"""DAGMM (Zong et al., ICLR 2018), the OoD baseline of the GWAE paper, after vaetc's version.
+"""DAGMM (Zong et al., ICLR 2018), the OoD baseline of the GWAE paper, in two modes.
 
-A deterministic autoencoder (the compression network) gives a code z_c and reconstruction
-features; an estimation network assigns the representation r = [z_c, rel_dist, cos_sim] soft
-memberships in a K-component Gaussian mixture whose parameters are estimated from the batch.
-The OoD score is the sample energy -log p(r) under running mixture statistics.
+A deterministic autoencoder gives a code z and reconstruction features (relative Euclidean
+error, cosine similarity); an estimation network on r = [z, rel, cos] assigns soft memberships
+in a K-component Gaussian mixture estimated from the batch; the OoD score is the sample energy
+under running (EMA) mixture statistics.
 
-Reference implementations are known for NaNs from ``inv``/``logdet`` of near-singular
-covariances, so the mixture math here runs in float64 through a Cholesky factorisation with
-a jitter retry (see ``gmm_energy``).
+``mode="paper"`` (default) is the DAGMM the GWAE paper ran, vaetc's ``models/dagmm.py``:
+estimation net Linear(L + 2, 256) -> SiLU -> Linear(256, K) -> softmax; the mixture, its running
+statistics and the energy over **z only**; component masses ``sum gamma + 1e-5``; the full
+per-image squared error; prior term ``sum 1 / (|diag Sigma| + 1e-5)``; energy
+``-logsumexp(log phi - 0.5 (relu(maha) + logdet(Sigma log 2 pi)))`` (the normaliser quirk:
+``logdet(Sigma log 2 pi)`` = logdet Sigma + L log log 2 pi, not L log 2 pi); encoder code head
+without BatchNorm. ``mode="zong"`` is Zong et al.'s model: Tanh + Dropout(0.5) estimation net,
+mixture over r, half squared error, the standard normaliser, prior term ``sum 1 / diag Sigma``.
+
+Both evaluate their formula safely: float64 statistics, Cholesky factors with a jitter retry
+instead of ``inv``/``logdet`` (see ``gmm_energy``). vaetc computes in float32 with ``inv`` and
+``logdet``; ``vaetc_route_fails`` says when that would have given a NaN, an infinite value or a
+singular inverse, and the model counts those batches (``diagnostics``).
 """
 
 from __future__ import annotations
@@ -18,18 +28,22 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from models.base import BenchmarkModel, LossTerms, Representation, half_squared_error
+from models.base import BenchmarkModel, LossTerms, Representation
 from models.networks import ConvDecoder, ConvEncoder
 
 FEATURE_EPS = 1e-5  # vaetc's EPS in the reconstruction-feature denominators
-MIN_MASS = 1e-6  # floor on a component's total responsibility (in samples); vaetc adds 1e-5 instead
+MIN_MASS = 1e-6  # zong: floor on a component's total responsibility (in samples)
+VAETC_EPS = 1e-5  # paper: vaetc adds it to component masses and to |diag Sigma| in the prior term
 CHOLESKY_RETRIES = 3  # extra attempts, each with 10x more jitter
+DAGMM_MODES = ("paper", "zong")
 
 
 @dataclass(frozen=True)
 class DAGMMConfig:
     """Defaults from vaetc's DAGMM smoke test (batch 256, Adam betas (0.9, 0.999), eps 1e-7)."""
 
+    #: ``paper``: vaetc's DAGMM, which the GWAE paper ran (O); ``zong``: Zong et al. 2018 (P).
+    mode: str = "paper"
     z_dim: int = 16  # vaetc smoke test: z_dim 16
     num_components: int = 10  # vaetc smoke test: num_components 10
     lambda_energy: float = 0.1  # vaetc smoke test: coef_energy 0.1
@@ -40,6 +54,8 @@ class DAGMMConfig:
     batchnorm: bool = True  # vaetc ConvEncoder/ConvDecoder use batch norm
 
     def __post_init__(self) -> None:
+        if self.mode not in DAGMM_MODES:
+            raise ValueError(f"mode must be one of {', '.join(DAGMM_MODES)}, got {self.mode!r}")
         if self.z_dim < 1:
             raise ValueError(f"z_dim must be >= 1, got {self.z_dim}")
         if self.num_components < 1:
@@ -56,20 +72,44 @@ class DAGMMConfig:
             raise ValueError(f"stats_momentum must be in (0, 1], got {self.stats_momentum}")
 
 
-def gmm_statistics(r: Tensor, gamma: Tensor, jitter: float) -> tuple[Tensor, Tensor, Tensor]:
+@dataclass(frozen=True)
+class ModeRules:
+    """What differs between the two modes; everything else is shared code."""
+
+    mixture_on_features: bool  # the mixture models r = [z, rel, cos] (zong) or z alone (paper)
+    recon_scale: float  # times the per-image squared error: 1 (paper, vaetc) or 1/2 (zong)
+    mass_eps: float | None  # masses + eps (paper) or floored at MIN_MASS (None, zong)
+    normaliser: str  # "vaetc" or "standard", see gmm_energy
+    diag_eps: float  # prior term sum 1 / (|diag| + eps)
+    estimation_act: type[nn.Module]
+    estimation_dropout: float
+    head_batchnorm: bool  # BatchNorm on the encoder's code head
+
+
+MODE_RULES = {
+    "paper": ModeRules(False, 1.0, VAETC_EPS, "vaetc", VAETC_EPS, nn.SiLU, 0.0, False),
+    "zong": ModeRules(True, 0.5, None, "standard", 0.0, nn.Tanh, 0.5, True),
+}
+
+
+def gmm_statistics(
+    r: Tensor, gamma: Tensor, jitter: float, mass_eps: float | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
     """Mixture parameters from memberships: phi (K,), mu (K, D), cov (K, D, D), in float64.
 
     phi_k = mean_i gamma_ik, mu_k and cov_k the gamma-weighted mean and covariance of r plus
-    ``jitter`` * I. Returned in float64 (not cast back) because they feed a Cholesky
-    factorisation, where float32 rounding can cost positive definiteness. A component's
-    total responsibility is floored at MIN_MASS so a dead component gives finite gradients.
+    ``jitter`` * I. The weighted sums are divided by the component mass ``sum_i gamma_ik``
+    plus ``mass_eps`` (vaetc) or, without it, floored at MIN_MASS so a dead component gives
+    finite gradients. Returned in float64 (not cast back) because they feed a Cholesky
+    factorisation, where float32 rounding can cost positive definiteness.
     """
     r64, g64 = r.double(), gamma.double()
     mass = g64.sum(dim=0)  # (K,)
     phi = mass / r.shape[0]
-    mu = (g64.T @ r64) / mass.clamp_min(MIN_MASS)[:, None]
+    denom = mass + mass_eps if mass_eps is not None else mass.clamp_min(MIN_MASS)
+    mu = (g64.T @ r64) / denom[:, None]
     diff = r64[:, None, :] - mu[None]  # (B, K, D)
-    cov = torch.einsum("bk,bki,bkj->kij", g64, diff, diff) / mass.clamp_min(MIN_MASS)[:, None, None]
+    cov = torch.einsum("bk,bki,bkj->kij", g64, diff, diff) / denom[:, None, None]
     eye = torch.eye(r.shape[1], dtype=torch.float64, device=r.device)
     return phi, mu, cov + jitter * eye
 
@@ -100,13 +140,15 @@ def _cholesky(cov: Tensor, jitter: float) -> Tensor:
     return chol
 
 
-def gmm_energy(r: Tensor, phi: Tensor, mu: Tensor, cov: Tensor, jitter: float = 1e-6) -> Tensor:
-    """Sample energy E(r) = -log sum_k phi_k N(r; mu_k, cov_k), per row, in r's dtype.
+def gmm_energy(
+    r: Tensor, phi: Tensor, mu: Tensor, cov: Tensor, jitter: float = 1e-6, normaliser: str = "standard"
+) -> Tensor:
+    """Sample energy E(r) = -log sum_k phi_k exp(-0.5 (maha_k(r) + n_k)), per row, in r's dtype.
 
-    The normaliser is the standard 0.5 * (D log 2 pi + logdet cov_k). vaetc uses
-    ``logdet(cov * log 2 pi)`` = logdet cov + D log log 2 pi instead, which is non-standard
-    (it shifts every energy by a constant, so OoD rankings agree but energies do not).
-    Computed in float64: logdet = 2 sum log diag L and the Mahalanobis term by a triangular
+    ``normaliser="standard"``: n_k = D log 2 pi + logdet cov_k, the Gaussian log-density.
+    ``normaliser="vaetc"``: n_k = logdet(cov_k log 2 pi) = logdet cov_k + D log log 2 pi, vaetc's code
+    (with its relu on the Mahalanobis term, a no-op here since the triangular solve gives a sum of
+    squares). Computed in float64: logdet = 2 sum log diag L and the Mahalanobis term by a triangular
     solve with the Cholesky factor L, never an explicit inverse.
     """
     d, k = r.shape[-1], phi.shape[0]
@@ -115,20 +157,31 @@ def gmm_energy(r: Tensor, phi: Tensor, mu: Tensor, cov: Tensor, jitter: float = 
             f"GMM shapes disagree: r {tuple(r.shape)}, phi {tuple(phi.shape)}, mu {tuple(mu.shape)}, "
             f"cov {tuple(cov.shape)}; expected (B, D), (K,), (K, D), (K, D, D)"
         )
+    if normaliser not in ("standard", "vaetc"):
+        raise ValueError(f"normaliser must be 'standard' or 'vaetc', got {normaliser!r}")
     r64, mu64, cov64 = r.double(), mu.double(), cov.double()
     chol = _cholesky(cov64, jitter)  # (K, D, D)
     diff = (r64[None, :, :] - mu64[:, None, :]).transpose(1, 2)  # (K, D, B)
     white = torch.linalg.solve_triangular(chol, diff, upper=False)
     maha = white.pow(2).sum(dim=1)  # (K, B)
     logdet = 2.0 * chol.diagonal(dim1=-2, dim2=-1).log().sum(dim=-1)  # (K,)
-    log_norm = -0.5 * (d * math.log(2 * math.pi) + logdet[:, None] + maha)
+    const = d * math.log(2 * math.pi) if normaliser == "standard" else d * math.log(math.log(2 * math.pi))
+    log_norm = -0.5 * (const + logdet[:, None] + maha)
     log_phi = phi.double().clamp_min(torch.finfo(torch.float64).tiny).log()
     return -torch.logsumexp(log_phi[:, None] + log_norm, dim=0).to(r.dtype)
 
 
-def cov_penalty(cov: Tensor) -> Tensor:
-    """sum_k sum_j 1 / cov_k[j, j]: keeps the mixture away from singular covariances."""
-    return cov.diagonal(dim1=-2, dim2=-1).reciprocal().sum()
+def vaetc_route_fails(cov: Tensor) -> bool:
+    """Would vaetc's float32 ``inv(Sigma)`` / ``logdet(Sigma log 2 pi)`` give a NaN, inf or singular inverse?"""
+    c32 = cov.detach().float()
+    inv, info = torch.linalg.inv_ex(c32)
+    logdet = torch.logdet(c32 * math.log(2 * math.pi))
+    return bool((info > 0).any() or not torch.isfinite(inv).all() or not torch.isfinite(logdet).all())
+
+
+def cov_penalty(cov: Tensor, eps: float = 0.0) -> Tensor:
+    """sum_k sum_j 1 / (|cov_k[j, j]| + eps): keeps the mixture away from singular covariances."""
+    return (cov.diagonal(dim1=-2, dim2=-1).abs() + eps).reciprocal().sum()
 
 
 def reconstruction_features(x: Tensor, x_hat: Tensor) -> Tensor:
@@ -155,26 +208,48 @@ class DAGMM(BenchmarkModel):
 
     def __init__(self, config: DAGMMConfig, image_shape: tuple[int, int, int]) -> None:
         super().__init__(config, image_shape)
-        c = config
-        self.encoder = ConvEncoder(self.image_shape, c.z_dim, gaussian=False, batchnorm=c.batchnorm)
+        c, rules = config, MODE_RULES[config.mode]
+        self.rules = rules
+        self.encoder = ConvEncoder(self.image_shape, c.z_dim, gaussian=False, batchnorm=c.batchnorm,
+                                   head_batchnorm=c.batchnorm and rules.head_batchnorm)
         self.decoder = ConvDecoder(self.image_shape, c.z_dim, batchnorm=c.batchnorm)
-        d, k = c.z_dim + 2, c.num_components
+        k = c.num_components
+        dropout = [nn.Dropout(rules.estimation_dropout)] if rules.estimation_dropout else []
         self.estimation = nn.Sequential(
-            nn.Linear(d, 256), nn.Tanh(), nn.Dropout(0.5), nn.Linear(256, k), nn.Softmax(dim=1)
+            nn.Linear(c.z_dim + 2, 256), rules.estimation_act(), *dropout, nn.Linear(256, k), nn.Softmax(dim=1)
         )
+        d = self.mixture_dim
         # float64: the statistics feed a Cholesky factorisation (see gmm_statistics)
         f64 = torch.float64
         self.register_buffer("running_phi", torch.full((k,), 1.0 / k, dtype=f64))
         self.register_buffer("running_mu", torch.zeros(k, d, dtype=f64))
         self.register_buffer("running_cov", torch.eye(d, dtype=f64).expand(k, d, d).clone())
         self.register_buffer("stats_updates", torch.zeros((), dtype=torch.long))
+        #: training batches whose statistics vaetc's float32 inv/logdet would have turned into NaN/inf
+        self.register_buffer("vaetc_route_failures", torch.zeros((), dtype=torch.long))
+
+    @property
+    def mixture_dim(self) -> int:
+        return self.config.z_dim + (2 if self.rules.mixture_on_features else 0)
+
+    @classmethod
+    def mode_of(cls, config: DAGMMConfig) -> str:
+        return config.mode
+
+    def diagnostics(self) -> dict[str, int | bool]:
+        """How often the safe evaluation mattered: batches where vaetc's route fails, and at scoring."""
+        return {
+            "training_batches": int(self.stats_updates),
+            "vaetc_route_failures": int(self.vaetc_route_failures),
+            "vaetc_route_fails_at_scoring": vaetc_route_fails(self.running_cov),
+        }
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"main": torch.optim.Adam(self.parameters(), lr=self.config.lr, betas=(0.9, 0.999), eps=1e-7)}
 
     # -- representation ---------------------------------------------------------------------
     def encode(self, x: Tensor, representation: Representation = "mean") -> Tensor:
-        """z_c; the encoder is deterministic, so "mean" and "sample" give the same code."""
+        """z; the encoder is deterministic, so "mean" and "sample" give the same code."""
         _check_representation(representation)
         return self.encoder(x)
 
@@ -183,12 +258,13 @@ class DAGMM(BenchmarkModel):
 
     @torch.no_grad()
     def sample_prior(self, n: int) -> Tensor:
-        """Codes from DAGMM's own density model: the z_c-marginal of the running mixture.
+        """Codes from DAGMM's own density model: the z-marginal of the running mixture.
 
-        DAGMM has no prior (its encoder is deterministic); its mixture models r = [z_c, rel, cos],
-        and the marginal over the first ``z_dim`` coordinates is the mixture of the components'
-        (mu_k[:L], Sigma_k[:L, :L]). Drawn in float64 (component by the running weights, then a
-        Cholesky factor of the jittered block), returned in the decoder's dtype.
+        DAGMM has no prior (its encoder is deterministic). In ``paper`` mode the mixture is over z;
+        in ``zong`` mode over r = [z, rel, cos], whose marginal over the first ``z_dim`` coordinates
+        is the mixture of the components' (mu_k[:L], Sigma_k[:L, :L]). Drawn in float64 (component
+        by the running weights, then a Cholesky factor of the jittered block), returned in the
+        decoder's dtype.
         """
         L = self.config.z_dim
         phi = self.running_phi.clamp_min(0.0)
@@ -200,30 +276,37 @@ class DAGMM(BenchmarkModel):
         z = self.running_mu[comp, :L] + torch.einsum("nij,nj->ni", chol[comp], eps)
         return z.to(next(self.decoder.parameters()).dtype)
 
-    def _forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Reconstruction and representation r = [z_c, rel_dist, cos_sim]."""
+    def _forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Reconstruction, estimation input [z, rel, cos] and what the mixture models (r or z)."""
         z = self.encoder(x)
         x_hat = self.decoder(z)
-        return x_hat, torch.cat([z, reconstruction_features(x, x_hat)], dim=1)
+        features = torch.cat([z, reconstruction_features(x, x_hat)], dim=1)
+        return x_hat, features, features if self.rules.mixture_on_features else z
+
+    def _energy(self, m: Tensor, phi: Tensor, mu: Tensor, cov: Tensor) -> Tensor:
+        return gmm_energy(m, phi, mu, cov, self.config.cov_jitter, self.rules.normaliser)
 
     def _terms(self, x: Tensor, x_hat: Tensor, energy: Tensor, cov: Tensor) -> dict[str, Tensor]:
         c = self.config
-        recon = half_squared_error(x, x_hat)
+        recon = self.rules.recon_scale * (x - x_hat).pow(2).flatten(1).sum(dim=1).mean()
         energy_mean = energy.mean()
-        penalty = cov_penalty(cov).to(recon.dtype)
+        penalty = cov_penalty(cov, self.rules.diag_eps).to(recon.dtype)
         loss = recon + c.lambda_energy * energy_mean + c.lambda_cov * penalty
         return {"loss": loss, "recon": recon, "energy": energy_mean, "cov_penalty": penalty}
 
     # -- training ---------------------------------------------------------------------------
     def train_batch(self, x: Tensor, optimizers: dict[str, torch.optim.Optimizer]) -> LossTerms:
-        x_hat, r = self._forward(x)
-        phi, mu, cov = gmm_statistics(r, self.estimation(r), self.config.cov_jitter)
-        energy = gmm_energy(r, phi, mu, cov, self.config.cov_jitter)
+        self.train()
+        x_hat, features, m = self._forward(x)
+        phi, mu, cov = gmm_statistics(m, self.estimation(features), self.config.cov_jitter, self.rules.mass_eps)
+        energy = self._energy(m, phi, mu, cov)
         terms = self._terms(x, x_hat, energy, cov)
         opt = optimizers["main"]
         opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         opt.step()
+        if vaetc_route_fails(cov):
+            self.vaetc_route_failures += 1
         self._update_running(phi.detach(), mu.detach(), cov.detach())
         return {name: float(value.detach()) for name, value in terms.items()}
 
@@ -243,15 +326,16 @@ class DAGMM(BenchmarkModel):
 
     @torch.no_grad()
     def eval_batch(self, x: Tensor) -> LossTerms:
-        x_hat, r = self._forward(x)
-        energy = gmm_energy(r, self.running_phi, self.running_mu, self.running_cov, self.config.cov_jitter)
+        self.eval()
+        x_hat, _, m = self._forward(x)
+        energy = self._energy(m, self.running_phi, self.running_mu, self.running_cov)
         terms = self._terms(x, x_hat, energy, self.running_cov)
         return {name: float(value) for name, value in terms.items()}
 
     # -- out-of-distribution score ----------------------------------------------------------
     @torch.no_grad()
     def ood_score(self, x: Tensor, representation: Representation = "mean") -> Tensor:
-        """Energy of r under the running mixture statistics (higher = more OoD)."""
+        """Energy under the running mixture statistics (higher = more OoD): of z (paper), of r (zong)."""
         _check_representation(representation)  # the code is deterministic either way
-        _, r = self._forward(x)
-        return gmm_energy(r, self.running_phi, self.running_mu, self.running_cov, self.config.cov_jitter)
+        _, _, m = self._forward(x)
+        return self._energy(m, self.running_phi, self.running_mu, self.running_cov)

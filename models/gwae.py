@@ -68,6 +68,10 @@ class GWAE(BenchmarkModel):
         self.critic = JointCritic(image_shape, L, config.spectral_norm)
         self.log_distance_coef = nn.Parameter(torch.tensor(math.log(config.distance_coef_initial)))
 
+    @classmethod
+    def mode_of(cls, config: GWAEConfig) -> str:
+        return config.prior.mode if config.prior.name == "gaussian_mixture" else "-"
+
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         main = [p for name, p in self.named_parameters() if not name.startswith("critic.")]
         return {

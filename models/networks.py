@@ -60,7 +60,9 @@ class ConvEncoder(nn.Module):
     """vaetc ``ConvGaussianEncoder``: logit input, stride-2 convs with SiLU, Linear 256, heads.
 
     ``gaussian=True`` returns (mu, logvar); ``False`` returns a deterministic code (DAGMM).
-    ``batchnorm`` is True for the vaetc baselines and False for GWAE, as in the official code.
+    ``batchnorm`` is True for the vaetc baselines and False for GWAE, as in the official code;
+    ``head_batchnorm`` (default: ``batchnorm``) is False for vaetc's deterministic ``ConvEncoder``,
+    whose code head is a plain Linear.
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class ConvEncoder(nn.Module):
         gaussian: bool = True,
         batchnorm: bool = False,
         padding_mode: str = "replicate",
+        head_batchnorm: bool | None = None,
     ) -> None:
         super().__init__()
         c, h, w = image_shape
@@ -88,7 +91,8 @@ class ConvEncoder(nn.Module):
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(feat, HIDDEN), nn.SiLU())
         self.mu = nn.Linear(HIDDEN, z_dim)
         self.logvar = nn.Linear(HIDDEN, z_dim) if gaussian else None
-        self.mu_bn = nn.BatchNorm1d(z_dim) if batchnorm else nn.Identity()
+        head_batchnorm = batchnorm if head_batchnorm is None else head_batchnorm
+        self.mu_bn = nn.BatchNorm1d(z_dim) if head_batchnorm else nn.Identity()
         self.logvar_bn = nn.BatchNorm1d(z_dim) if (batchnorm and gaussian) else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor | tuple[Tensor, Tensor]:

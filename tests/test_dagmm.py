@@ -8,7 +8,14 @@ import torch
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
-from models.dagmm import DAGMM, DAGMMConfig, gmm_energy, gmm_statistics
+from models.dagmm import (
+    DAGMM,
+    DAGMMConfig,
+    gmm_energy,
+    gmm_statistics,
+    reconstruction_features,
+    vaetc_route_fails,
+)
 
 
 def _random_gmm(rng: np.random.Generator, k: int, d: int) -> tuple[np.ndarray, ...]:
@@ -95,3 +102,102 @@ def test_train_eval_and_ood_score() -> None:
     assert scores.shape == (8,) and torch.isfinite(scores).all()
     assert torch.equal(model.encode(x[:8], "mean"), model.encode(x[:8], "sample"))
     assert model.decode(model.encode(x[:8])).shape == (8, 1, 28, 28)
+
+
+# -- paper mode: vaetc's DAGMM, against a literal numpy transcription of its formulas -------------
+def np_vaetc_statistics(z: np.ndarray, gamma: np.ndarray) -> tuple[np.ndarray, ...]:
+    """vaetc: masses + 1e-5, weighted mean and covariance over z, + 1e-6 I."""
+    mass = gamma.sum(axis=0) + 1e-5
+    phi = gamma.mean(axis=0)
+    mu = np.stack([(gamma[:, k, None] * z).sum(0) / mass[k] for k in range(gamma.shape[1])])
+    cov = np.stack([
+        sum(gamma[i, k] * np.outer(z[i] - mu[k], z[i] - mu[k]) for i in range(len(z))) / mass[k]
+        for k in range(gamma.shape[1])
+    ]) + 1e-6 * np.eye(z.shape[1])
+    return phi, mu, cov
+
+
+def np_vaetc_energy(z: np.ndarray, phi: np.ndarray, mu: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """-logsumexp_k(log phi_k - 0.5 (relu(maha) + logdet(Sigma_k log 2 pi))), with inv and logdet."""
+    dens = np.empty((len(z), len(phi)))
+    for k in range(len(phi)):
+        inv = np.linalg.inv(cov[k])
+        diff = z - mu[k]
+        maha = np.einsum("bi,ij,bj->b", diff, inv, diff)
+        _, logdet = np.linalg.slogdet(cov[k] * np.log(2 * np.pi))
+        dens[:, k] = -0.5 * (np.maximum(maha, 0) + logdet)
+    return -logsumexp(dens + np.log(phi), axis=1)
+
+
+def test_paper_statistics_and_energy_match_vaetc_formulas() -> None:
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(30, 4))
+    gamma = rng.dirichlet(np.ones(3), size=30)
+    phi, mu, cov = gmm_statistics(torch.from_numpy(z), torch.from_numpy(gamma), 1e-6, mass_eps=1e-5)
+    ref = np_vaetc_statistics(z, gamma)
+    for ours, theirs in zip((phi, mu, cov), ref, strict=True):
+        np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-10, atol=1e-12)
+    energy = gmm_energy(torch.from_numpy(z), phi, mu, cov, normaliser="vaetc")
+    np.testing.assert_allclose(energy.numpy(), np_vaetc_energy(z, *ref), rtol=1e-10, atol=1e-10)
+
+
+def test_vaetc_normaliser_quirk_is_a_constant_shift_of_the_standard_energy() -> None:
+    """logdet(Sigma log 2 pi) = logdet Sigma + D log log 2 pi, where the Gaussian has D log 2 pi."""
+    rng = np.random.default_rng(4)
+    phi, mu, cov = (torch.from_numpy(a) for a in _random_gmm(rng, k=3, d=5))
+    r = torch.from_numpy(rng.normal(size=(12, 5)))
+    shift = gmm_energy(r, phi, mu, cov, normaliser="vaetc") - gmm_energy(r, phi, mu, cov)
+    expected = 0.5 * 5 * (np.log(np.log(2 * np.pi)) - np.log(2 * np.pi))  # E = -log p: a smaller constant
+    np.testing.assert_allclose(shift.numpy(), expected, rtol=1e-10)
+
+
+def test_paper_mode_architecture_and_loss_equal_vaetc() -> None:
+    torch.manual_seed(0)
+    cfg = DAGMMConfig(z_dim=4, num_components=3)
+    model = DAGMM(cfg, (1, 8, 8))
+    assert cfg.mode == "paper" and model.mixture_dim == 4 and model.running_cov.shape == (3, 4, 4)
+    first = model.estimation[0]
+    assert first.in_features == cfg.z_dim + 2  # [z, relative error, cosine similarity]
+    assert [type(m).__name__ for m in model.estimation] == ["Linear", "SiLU", "Linear", "Softmax"]
+    assert isinstance(model.encoder.mu_bn, torch.nn.Identity)  # vaetc's ConvEncoder: plain Linear head
+    x = torch.rand(16, 1, 8, 8)
+    model.train()
+    with torch.no_grad():
+        z = model.encoder(x)
+        x_hat = model.decoder(z)
+        gamma = model.estimation(torch.cat([z, reconstruction_features(x, x_hat)], dim=1))
+    z64, g64 = z.double().numpy(), gamma.double().numpy()
+    phi, mu, cov = np_vaetc_statistics(z64, g64)
+    recon = ((x - x_hat).double().numpy() ** 2).reshape(16, -1).sum(1).mean()  # the full error, not half
+    prior = (1 / (np.abs(np.diagonal(cov, axis1=1, axis2=2)) + 1e-5)).sum()
+    expected = recon + 0.1 * np_vaetc_energy(z64, phi, mu, cov).mean() + 1e-4 * prior
+    terms = model.train_batch(x, model.build_optimizers())
+    assert terms["loss"] == pytest.approx(expected, rel=1e-5)
+    # the running statistics are over z and copy the first batch
+    np.testing.assert_allclose(model.running_mu.numpy(), mu, rtol=1e-5, atol=1e-6)
+
+
+def test_zong_mode_keeps_the_mixture_over_features() -> None:
+    model = DAGMM(DAGMMConfig(mode="zong", z_dim=4, num_components=3), (1, 8, 8))
+    assert model.mixture_dim == 6 and type(model.estimation[1]).__name__ == "Tanh"
+    assert DAGMM.mode_of(model.config) == "zong"
+    with pytest.raises(ValueError, match="mode"):
+        DAGMMConfig(mode="vaetc")
+
+
+def test_vaetc_route_failure_is_detected_and_the_safe_energy_stays_finite() -> None:
+    singular = torch.tensor([[[1.0, 1.0], [1.0, 1.0]]], dtype=torch.float64) + 1e-12 * torch.eye(2)
+    assert vaetc_route_fails(singular)
+    assert not vaetc_route_fails(torch.eye(2, dtype=torch.float64)[None])
+    energy = gmm_energy(torch.randn(5, 2), torch.ones(1), torch.zeros(1, 2), singular, normaliser="vaetc")
+    assert torch.isfinite(energy).all()
+
+
+def test_diagnostics_count_training_batches() -> None:
+    torch.manual_seed(0)
+    model = DAGMM(DAGMMConfig(z_dim=3, num_components=2), (1, 8, 8))
+    opts = model.build_optimizers()
+    for _ in range(2):
+        model.train_batch(torch.rand(8, 1, 8, 8), opts)
+    diag = model.diagnostics()
+    assert diag["training_batches"] == 2 and 0 <= diag["vaetc_route_failures"] <= 2

@@ -88,7 +88,7 @@ SUITES.add(
         name="ood",
         summary="train on MNIST, detect Omniglot as OoD (AUROC, AUPR-in/out, FPR@95)",
         dataset="mnist",
-        models=("vae", "dagmm", "gwae-gmp"),
+        models=("vae", "dagmm", "dagmm-zong", "gwae-gmp"),
         presets=PRESETS,
         load_eval_data=load_eval_data,
         evaluate=evaluate,

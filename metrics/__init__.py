@@ -13,8 +13,9 @@ from metrics.generation import feature_statistics, fid_from_features, frechet_di
 from metrics.gw import gw_distortion
 from metrics.ood import ood_metrics, roc_curve
 
-#: OoD metrics: OpenOOD conventions (OoD positive, higher score = more OoD), v1 of our code.
-OOD_SPEC = "ood@openood-v1"
+#: OoD metrics: OpenOOD conventions (OoD positive, higher score = more OoD). v2: AP named ``ap_*`` and
+#: OpenOOD's trapezoid AUPR and drop-intermediate FPR@95 added as ``*_openood`` (metrics/ood.py).
+OOD_SPEC = "ood@openood-v2"
 #: GW distortion of a representation: POT's solvers on (optionally mean-normalized) distances, v1.
 GW_SPEC = "gw@pot-v1"
 #: Frechet distance of feature Gaussians (eigen route, float64); the extractor is appended: ``fid-v1@mnist-cnn-v1``.
@@ -26,13 +27,14 @@ PSNR_SPEC = "psnr-v1/max=1,mse_floor=1e-10,mean_of_per_image"
 
 #: Metric names (as in records) for which a smaller value is better; every other metric ranks higher-is-better.
 LOWER_IS_BETTER = frozenset({
-    "fpr95", "gw_distortion", "gw_identity_distortion",
+    "fpr95", "fpr95_openood", "gw_distortion", "gw_identity_distortion",
     "fid_samples", "fid_recon", "kid_samples", "kid_recon",
     "fid_samples_inception", "fid_recon_inception", "kid_samples_inception", "kid_recon_inception",
 })
 
 METRICS: Registry = Registry("metric")
-METRICS.add("ood", ood_metrics, f"{OOD_SPEC}: AUROC, AUPR-in, AUPR-out, FPR@95%TPR (OoD positive)")
+METRICS.add("ood", ood_metrics, f"{OOD_SPEC}: AUROC, AP-in/out, FPR@95%TPR, and OpenOOD's trapezoid AUPR-in/out "
+            "and FPR@95 (*_openood) (OoD positive)")
 METRICS.add(
     "gw_distortion",
     gw_distortion,

@@ -1,9 +1,19 @@
-"""Threshold-free OoD detection metrics (AUROC, AUPR-In/Out, FPR@95) in plain numpy.
+"""Threshold-free OoD detection metrics (AUROC, AP/AUPR-In/Out, FPR@95) in plain numpy.
 
 Convention (OpenOOD's): OoD is the positive class and a higher score means "more OoD".
 Everything is computed from one sort of the pooled scores, with tied scores merged into a
-single threshold, so the numbers match scikit-learn's exactly (the tests check this) without
-depending on its version.
+single threshold, without depending on scikit-learn's version. Two families, named after what
+they compute:
+
+* ``ap_in``, ``ap_out``, ``fpr95``: average precision (scikit-learn's ``average_precision_score``,
+  a step sum, no interpolation) and the FPR at the first threshold whose TPR reaches 95%.
+* ``aupr_in_openood``, ``aupr_out_openood``, ``fpr95_openood``: OpenOOD's ``auc_and_fpr_recall``:
+  the trapezoid area under scikit-learn's precision-recall curve (with its (recall 0, precision 1)
+  end point), and the FPR read from ``roc_curve`` with ``drop_intermediate=True``, which drops ROC
+  points whose neighbours' steps are equal, so with tied or evenly spaced scores the first kept
+  point reaching 95% can sit at a higher FPR.
+
+AUROC is the same in both (dropping points on a straight segment leaves the trapezoid area).
 """
 
 from __future__ import annotations
@@ -61,6 +71,24 @@ def _average_precision(scores: NDArray[np.float64], positive: NDArray[np.bool_])
     return float(np.sum(recall_step * precision))
 
 
+def _pr_area_trapezoid(scores: NDArray[np.float64], positive: NDArray[np.bool_]) -> float:
+    """OpenOOD's AUPR: trapezoid area of scikit-learn's precision-recall curve, end point (0, 1) included."""
+    tps, fps = _counts(scores, positive)
+    precision = np.r_[1.0, tps / (tps + fps)]
+    recall = np.r_[0.0, tps / tps[-1]]
+    return float(np.sum(np.diff(recall) * (precision[1:] + precision[:-1])) / 2)
+
+
+def _roc_openood(scores: NDArray[np.float64], positive: NDArray[np.bool_]) -> tuple[NDArray, NDArray]:
+    """scikit-learn's ``roc_curve(drop_intermediate=True)``: keep the ends and every point where
+    the second difference of the FP or TP counts is non-zero, then prepend (0, 0)."""
+    tps, fps = _counts(scores, positive)
+    if tps.size > 2:
+        keep = np.r_[True, (np.diff(fps, 2) != 0) | (np.diff(tps, 2) != 0), True]
+        tps, fps = tps[keep], fps[keep]
+    return np.r_[0.0, fps / fps[-1]], np.r_[0.0, tps / tps[-1]]
+
+
 def _fpr_at_tpr(fpr: NDArray, tpr: NDArray, level: float) -> float:
     """FPR at the first ROC point (highest threshold) whose TPR reaches ``level``.
 
@@ -71,19 +99,23 @@ def _fpr_at_tpr(fpr: NDArray, tpr: NDArray, level: float) -> float:
 
 
 def ood_metrics(id_scores: ArrayLike, ood_scores: ArrayLike) -> dict[str, float]:
-    """AUROC, AUPR-In, AUPR-Out and FPR@95%TPR of an OoD score (higher = more OoD).
+    """AUROC, AP-In/Out, FPR@95%TPR and OpenOOD's AUPR-In/Out and FPR@95 of an OoD score (higher = more OoD).
 
-    ``aupr_out``: average precision with OoD as positive; ``aupr_in``: with ID as positive and
-    the score negated; ``fpr95``: fraction of ID samples flagged at the highest threshold that
-    flags at least 95% of the OoD samples. Raises ValueError on empty or non-finite input.
+    ``*_out``: OoD as positive; ``*_in``: ID as positive and the score negated; ``fpr95``: fraction
+    of ID samples flagged at the highest threshold that flags at least 95% of the OoD samples.
+    See the module docstring for how the ``_openood`` variants differ. Raises ValueError on empty
+    or non-finite input.
     """
     scores, is_ood = _pool(id_scores, ood_scores)
     fpr, tpr = _roc(scores, is_ood)
     return {
         "auroc": float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1])) / 2),  # trapezoid; numpy>=1.26
-        "aupr_in": _average_precision(-scores, ~is_ood),
-        "aupr_out": _average_precision(scores, is_ood),
+        "ap_in": _average_precision(-scores, ~is_ood),
+        "ap_out": _average_precision(scores, is_ood),
         "fpr95": _fpr_at_tpr(fpr, tpr, TPR_LEVEL),
+        "aupr_in_openood": _pr_area_trapezoid(-scores, ~is_ood),
+        "aupr_out_openood": _pr_area_trapezoid(scores, is_ood),
+        "fpr95_openood": _fpr_at_tpr(*_roc_openood(scores, is_ood), TPR_LEVEL),
     }
 
 

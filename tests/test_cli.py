@@ -40,15 +40,18 @@ def smoke_out(tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_smoke_run_writes_runs_records_and_leaderboard(smoke_out):
     runs = sorted(p for p in smoke_out.iterdir() if p.name.startswith("ood-"))
-    assert [p.name.split("-seed")[0] for p in runs] == ["ood-dagmm", "ood-gwae-gmp", "ood-vae"]
+    assert [p.name.split("-seed")[0] for p in runs] == ["ood-dagmm", "ood-dagmm-zong", "ood-gwae-gmp", "ood-vae"]
     for run in runs:
         assert {"config.json", "train.json", "records.jsonl", "checkpoint_best.pt", "checkpoint_last.pt"} <= {
             p.name for p in run.iterdir()
         }
         records = read_records(run)
-        assert len(records) == 2 * 2 * 6  # checkpoints x representations x (4 OoD metrics + 2 GW diagnostics)
-        assert {r["metric"] for r in records} == {"auroc", "aupr_in", "aupr_out", "fpr95", "gw_distortion",
+        assert len(records) == 2 * 2 * 9  # checkpoints x representations x (7 OoD metrics + 2 GW diagnostics)
+        assert {r["metric"] for r in records} == {"auroc", "ap_in", "ap_out", "fpr95", "aupr_in_openood",
+                                                  "aupr_out_openood", "fpr95_openood", "gw_distortion",
                                                   "gw_identity_distortion"}
+        if "dagmm" in run.name:  # the safe evaluation says how often vaetc's route would have failed
+            assert all(r["model_diagnostics"]["training_batches"] == 8 for r in records)
         assert all(set(r) >= RECORD_FIELDS for r in records)
         assert all(set(r) >= OOD_FIELDS for r in records if not r["metric"].startswith("gw_"))
         assert all(r["n_eval"] == 128 for r in records if r["metric"].startswith("gw_"))
@@ -56,7 +59,7 @@ def test_smoke_run_writes_runs_records_and_leaderboard(smoke_out):
         assert {r["representation"] for r in records} == {"mean", "sample"}
         assert json.loads((run / "config.json").read_text())["run_id"] == run.name
     table = pd.read_csv(smoke_out / "ood" / "leaderboard.csv")
-    assert set(table.model) == {"vae", "dagmm", "gwae-gmp"}
+    assert set(table.model) == {"vae", "dagmm", "dagmm-zong", "gwae-gmp"}
     assert {"mean", "std", "n_seeds", "hardware"} <= set(table.columns)
     assert (smoke_out / "ood" / "roc_last_sample.png").stat().st_size > 1000
 

@@ -221,3 +221,13 @@ def test_registered_with_specs() -> None:
     assert METRICS.get("dci") is dci and METRICS.get("mig") is mig and METRICS.get("sap") is sap
     assert all(s in METRICS.entry("dci").summary for s in DCI_SPECS.values())
     assert MIG_SPEC in METRICS.entry("mig").summary and SAP_SPEC in METRICS.entry("sap").summary
+
+
+def test_fast_dci_warns_below_its_calibrated_point_counts():
+    from metrics.disentanglement import FAST_CALIBRATED_POINTS, FastDCIBelowCalibration
+
+    rng = np.random.default_rng(0)
+    factors = rng.integers(0, 3, size=(300, 2))
+    codes = factors + 0.1 * rng.normal(size=factors.shape)
+    with pytest.warns(FastDCIBelowCalibration, match=f"{FAST_CALIBRATED_POINTS[0]} / {FAST_CALIBRATED_POINTS[1]}"):
+        dci(codes[:200], factors[:200], codes[200:], factors[200:], spec="fast", n_jobs=1)

@@ -363,14 +363,16 @@ def test_fashion_mnist_loads_with_mnist_splits():
 
 
 # -- prior sampling ------------------------------------------------------------------------------
-def test_dagmm_samples_the_z_marginal_of_its_mixture():
+@pytest.mark.parametrize("name", ["dagmm", "dagmm-zong"])  # mixture over z (paper) or [z, rel, cos] (zong)
+def test_dagmm_samples_the_z_marginal_of_its_mixture(name):
     torch.manual_seed(0)
-    model = build_model("dagmm", resolve_config("dagmm", {"z_dim": 2, "num_components": 2}), (1, 28, 28)).eval()
+    model = build_model(name, resolve_config(name, {"z_dim": 2, "num_components": 2}), (1, 28, 28)).eval()
+    d = model.mixture_dim
     model.running_phi.copy_(torch.tensor([0.25, 0.75], dtype=torch.float64))
     model.running_mu.zero_()
     model.running_mu[0, :2] = torch.tensor([-5.0, 0.0], dtype=torch.float64)
     model.running_mu[1, :2] = torch.tensor([5.0, 1.0], dtype=torch.float64)
-    model.running_cov.copy_(torch.eye(4, dtype=torch.float64).expand(2, 4, 4) * 0.25)
+    model.running_cov.copy_(torch.eye(d, dtype=torch.float64).expand(2, d, d) * 0.25)
     z = model.sample_prior(20_000)
     assert z.dtype == torch.float32 and z.shape == (20_000, 2)
     z = z.double()

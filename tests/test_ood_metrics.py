@@ -15,9 +15,24 @@ def _sklearn(id_s: np.ndarray, ood_s: np.ndarray) -> dict[str, float]:
     fpr, tpr, _ = skm.roc_curve(y, s, drop_intermediate=False)
     return {
         "auroc": skm.roc_auc_score(y, s),
-        "aupr_in": skm.average_precision_score(1 - y, -s),
-        "aupr_out": skm.average_precision_score(y, s),
+        "ap_in": skm.average_precision_score(1 - y, -s),
+        "ap_out": skm.average_precision_score(y, s),
         "fpr95": fpr[np.argmax(tpr >= 0.95)],
+    }
+
+
+def _openood(id_s: np.ndarray, ood_s: np.ndarray) -> dict[str, float]:
+    """OpenOOD's ``auc_and_fpr_recall`` on sklearn, with its conf = -score (ID has the larger conf)."""
+    conf = -np.r_[id_s, ood_s]
+    ood_indicator = np.r_[np.zeros(id_s.size), np.ones(ood_s.size)]
+    fpr_list, tpr_list, _ = skm.roc_curve(ood_indicator, -conf)
+    precision_in, recall_in, _ = skm.precision_recall_curve(1 - ood_indicator, conf)
+    precision_out, recall_out, _ = skm.precision_recall_curve(ood_indicator, -conf)
+    return {
+        "auroc": skm.auc(fpr_list, tpr_list),
+        "aupr_in_openood": skm.auc(recall_in, precision_in),
+        "aupr_out_openood": skm.auc(recall_out, precision_out),
+        "fpr95_openood": fpr_list[np.argmax(tpr_list >= 0.95)],
     }
 
 
@@ -41,8 +56,8 @@ def _cases() -> list[tuple[np.ndarray, np.ndarray]]:
 
 @pytest.mark.parametrize("id_s,ood_s", _cases())
 def test_matches_sklearn_and_brute_force(id_s: np.ndarray, ood_s: np.ndarray) -> None:
-    ours, ref = ood_metrics(id_s, ood_s), _sklearn(id_s, ood_s)
-    assert set(ours) == {"auroc", "aupr_in", "aupr_out", "fpr95"}
+    ours, ref = ood_metrics(id_s, ood_s), {**_sklearn(id_s, ood_s), **_openood(id_s, ood_s)}
+    assert set(ours) == set(ref)
     for key in ref:
         assert ours[key] == pytest.approx(ref[key], abs=1e-12), key
     assert ours["fpr95"] == pytest.approx(_brute_fpr95(id_s, ood_s), abs=1e-12)
@@ -63,11 +78,24 @@ def test_roc_curve_matches_sklearn_and_downsamples(id_s: np.ndarray, ood_s: np.n
 
 def test_hand_examples() -> None:
     perfect = ood_metrics([0.0, 0.1, 0.2], [1.0, 2.0])
-    assert perfect == {"auroc": 1.0, "aupr_in": 1.0, "aupr_out": 1.0, "fpr95": 0.0}
+    assert set(perfect.values()) == {0.0, 1.0} and perfect["fpr95"] == perfect["fpr95_openood"] == 0.0
     assert ood_metrics([1.0, 2.0], [0.0, 0.1, 0.2])["auroc"] == 0.0
     same = ood_metrics(np.ones(10), np.ones(30))
     assert same["auroc"] == 0.5 and same["fpr95"] == 1.0
-    assert same["aupr_out"] == pytest.approx(0.75) and same["aupr_in"] == pytest.approx(0.25)
+    assert same["ap_out"] == pytest.approx(0.75) and same["ap_in"] == pytest.approx(0.25)
+    # one threshold: AP is 0.75, the trapezoid from (0, 1) to (1, 0.75) is 0.875
+    assert same["aupr_out_openood"] == pytest.approx(0.875) and same["aupr_in_openood"] == pytest.approx(0.625)
+
+
+def test_tied_scores_move_openood_fpr95_off_the_first_point_reaching_95_percent() -> None:
+    """Hand case: the exact first point with TPR >= 0.95 sits mid-way along evenly spaced steps, which
+    scikit-learn's drop_intermediate removes, so OpenOOD reads a later point with a higher FPR."""
+    ood = np.r_[np.full(19, 5.0), 3.0, 2.0]  # TPR 19/21, then 20/21 (>= 0.95), then 1
+    idd = np.r_[4.0, 3.0, 2.0, 1.0, 0.0]  # one ID point per step: the steps (1 FP, 1 TP) are equal
+    m = ood_metrics(idd, ood)
+    assert m["fpr95"] == pytest.approx(2 / 5)  # threshold 3.0: TPR 20/21, FPR 2/5
+    assert m["fpr95_openood"] == pytest.approx(3 / 5)  # threshold 2.0: the (20/21, 2/5) point was dropped
+    assert m["fpr95_openood"] == pytest.approx(_openood(idd, ood)["fpr95_openood"])
 
 
 @pytest.mark.parametrize(

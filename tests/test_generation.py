@@ -117,6 +117,14 @@ def test_kid_with_one_subset_equals_the_formula_by_hand():
     assert out["subset_size"] == 30
 
 
+def test_kid_with_fewer_images_than_the_subset_size_uses_them_all_and_says_so():
+    """torch-fidelity refuses; here the subset shrinks to the smaller set, and the size used is returned
+    (the generation suite writes it into the metric spec, ``subset_size=<used>``)."""
+    rng = np.random.default_rng(7)
+    out = kid(rng.normal(size=(40, 5)), rng.normal(size=(55, 5)), subsets=3, subset_size=1000)
+    assert out["subset_size"] == 40 and out["subsets"] == 3
+
+
 def test_kid_is_near_zero_for_one_distribution_and_positive_for_two():
     rng = np.random.default_rng(6)
     a, b = rng.normal(size=(2000, 8)), rng.normal(size=(2000, 8))
@@ -431,6 +439,8 @@ def test_smoke_run_records_every_generation_metric_with_its_provenance(smoke_out
             assert r["extractor_weights_sha256"] == ex.DOMAIN_CHECKPOINTS["mnist-cnn-v1"].sha256
             assert r["metric_spec"].startswith(("fid-v1@mnist-cnn-v1/n_real=256,n_fake=256,",
                                                 "kid-v1@mnist-cnn-v1/"))
+        if r["metric"].startswith("kid_"):  # 256 images, preset subset size 1000: the size used is in the spec
+            assert "subset_size=256," in r["metric_spec"]
         if r["metric"] == "fid_samples":
             assert r["prior_sampler"] == "normal"
     run = next(p.parent for p in smoke_out.rglob("records.jsonl"))

@@ -89,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto", help="cpu | cuda | auto (default: auto)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--launcher", default="local", help="local | slurm: `list` shows them (default: local)")
+    run.add_argument("--threads", type=_positive, help="torch threads per run (default: usable cores / runs packed "
+                     "together: affinity, SLURM_CPUS_PER_TASK, --jobs, --runs-per-task)")
+    run.add_argument("--jobs", type=_positive, help="--launcher local: runs trained at once, each in its own process "
+                     "(default: 1); GPUs are shared out in turn where several are visible")
     slurm = run.add_argument_group("--launcher slurm")
     slurm.add_argument("--partition", help="SLURM partition (default: the cluster's default)")
     slurm.add_argument("--gpus-per-task", type=_positive, help="GPUs per array element")
@@ -100,10 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     slurm.add_argument("--array-parallelism", type=_positive, help="elements running at once (default: 256)")
     slurm.add_argument("--max-array-size", type=_positive,
                        help="split arrays above this size (default: the cluster's MaxArraySize)")
+    slurm.add_argument("--runs-per-task", type=_positive, metavar="K",
+                       help="runs trained at once in each array element, sharing its CPUs and GPU (default: 1)")
 
     pl = sub.add_parser("plan", help="list every run of a suite or sweep with its estimated cost; submits nothing")
     _selection(pl)
     pl.add_argument("--json", action="store_true", help="machine-readable output")
+    pl.add_argument("--jobs", type=_positive, default=1, help="runs at once: show the packing and its wall time")
 
     st = sub.add_parser("status", help="state of the runs of the sweeps in a results folder")
     st.add_argument("--out", type=Path, default=Path("runs"), help="results folder (default: runs/)")
@@ -177,7 +184,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         out=args.out, data_root=args.data_root, device=args.device, progress=not args.no_progress,
         partition=args.partition, gpus_per_task=args.gpus_per_task, cpus_per_task=args.cpus_per_task,
         mem_gb=args.mem_gb, time=args.time, array_parallelism=args.array_parallelism,
-        max_array_size=args.max_array_size,
+        max_array_size=args.max_array_size, threads=args.threads, jobs=args.jobs, runs_per_task=args.runs_per_task,
     )
     launcher = LAUNCHERS.get(args.launcher)(opts)
     launcher.check()
@@ -223,16 +230,26 @@ def cmd_plan(args: argparse.Namespace) -> int:
     rows = [{"state": st.state, "run_id": spec.run_id, "model": spec.model, **sweeps.labels(spec), "seed": spec.seed,
              **cost} for spec, st, cost in zip(specs, states, costs, strict=True)]
     todo = [r for r in rows if r["state"] == _wanted(args)]
+    slots, wall = sweeps.pack([r["est_s"] for r in todo], args.jobs)
+    for r, slot in zip(todo, slots, strict=True):
+        r["slot"] = slot
     if args.json:
-        print(json.dumps({"sweep_id": sid, "suite": sweep.suite, "preset": sweep.preset, "runs": rows}, indent=2))
+        print(json.dumps({"sweep_id": sid, "suite": sweep.suite, "preset": sweep.preset, "jobs": args.jobs,
+                          "packed_wall_s_lower": wall, "runs": rows}, indent=2))
         return 0
     print(f"sweep {sid}: {len(rows)} run(s) of suite {sweep.suite} ({sweep.preset}): {_counts(states)}")
-    table = pd.DataFrame(rows)[["state", "run_id", "prior", "hparams", "seed", "steps", "est_s"]]
+    columns = ["state", "run_id", "prior", "hparams", "seed", "steps", "est_s", "slot"]
+    table = pd.DataFrame(rows).reindex(columns=columns)
     table["est_s"] = table["est_s"].map(_duration)
+    table["slot"] = table["slot"].map(lambda v: "-" if pd.isna(v) else int(v))
     print(table.rename(columns={"est_s": "estimate"}).to_string(index=False))
     print(f"estimated training time: {_duration(sum(r['est_s'] for r in rows))} in all, "
           f"{_duration(sum(r['est_s'] for r in todo))} for the {len(todo)} run(s) to launch (upper bounds: "
           "max_epochs x steps per epoch; early stopping may end runs sooner)")
+    if args.jobs > 1:
+        print(f"packed {args.jobs} at a time (`run --jobs {args.jobs}`, column slot): wall time {_duration(wall)} if "
+              f"packed runs do not slow each other, up to {_duration(sum(r['est_s'] for r in todo))} if each run's "
+              "speed scales with its share of the cores (scripts/bench_packing.py measures where it lies)")
     for model, group in pd.DataFrame(rows).groupby("model", sort=False):
         first = group.iloc[0]
         print(f"  {model}: {first['s_per_step']:.3f} s/step ({first['cost_source']})")

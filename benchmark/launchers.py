@@ -1,11 +1,13 @@
 """Launchers: how the runs of a sweep are executed. One registry, ``LAUNCHERS``: ``local``, ``slurm``.
 
-``local`` trains the runs one after the other in this process. ``slurm`` submits them as job arrays
+``local`` trains the runs one after the other in this process, or ``--jobs N`` at a time in worker
+processes (``benchmark.packing``). ``slurm`` submits them as job arrays
 through submitit (one element per run, arrays split at the cluster's MaxArraySize) and returns at
 once; ``status`` and ``collect`` follow them from the files they write. Every element is an
 ``ArrayElement``: a picklable submitit ``Checkpointable`` whose ``checkpoint()`` resubmits itself,
 so a preempted, timed-out or requeued element runs ``runner.execute`` again for the same run,
 which resumes from ``checkpoint_last.pt`` in the same run folder (no finished epoch is lost).
+With ``--runs-per-task K`` an element trains K runs at once, sharing its CPUs and GPU (``packing``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -25,9 +26,8 @@ from typing import Any, ClassVar
 
 from submitit.helpers import Checkpointable, DelayedSubmission
 
-from benchmark import runner, sweeps
+from benchmark import packing, runner, sweeps, threads
 from benchmark.errors import BenchmarkError
-from benchmark.records import write_json
 from benchmark.registry import Registry
 from benchmark.runner import RunSpec, SuiteData
 
@@ -41,6 +41,7 @@ class LaunchOptions:
     data_root: Path | None = None
     device: str = "auto"
     progress: bool = True
+    threads: int | None = None  # torch threads per run (default: the thread policy, benchmark.threads)
     # launcher-specific (None = not given); a launcher lists the ones it accepts in ``options``
     partition: str | None = None
     gpus_per_task: int | None = None
@@ -49,10 +50,12 @@ class LaunchOptions:
     time: int | None = None
     array_parallelism: int | None = None
     max_array_size: int | None = None
+    jobs: int | None = None  # local: runs at once
+    runs_per_task: int | None = None  # slurm: runs per array element
 
     def given(self) -> dict[str, Any]:
         """The launcher-specific options that were set."""
-        common = {"out", "data_root", "device", "progress"}
+        common = {"out", "data_root", "device", "progress", "threads"}
         return {f.name: getattr(self, f.name) for f in fields(self)
                 if f.name not in common and getattr(self, f.name) is not None}
 
@@ -99,24 +102,43 @@ def _headline(suite_name: str, records: list[dict[str, Any]]) -> str:
     return f"{metric} = {lead[0]['value']:.4f}" if lead else "done"
 
 
-@LAUNCHERS.register("local", "train the runs one after the other in this process (the default)")
+@LAUNCHERS.register("local", "train the runs here: one after the other, or --jobs N at once (the default)")
 class LocalLauncher(Launcher):
     name = "local"
+    options = frozenset({"jobs"})
 
     def check(self) -> None:
         from benchmark.trainer import resolve_device
 
         self.device = resolve_device(self.opts.device)
+        self.jobs = self.opts.jobs or 1
+        self.policy = threads.policy(self.jobs, self.opts.threads)
 
     def launch(self, sweep_id: str, specs: list[RunSpec], data: SuiteData, record: Record) -> None:
         out = self.opts.out
         if specs:
             record({s.run_id: None for s in specs}, [])
-        print(f"{len(specs)} run(s) to train on {self.device.type}; results in {out} (sweep {sweep_id})",
-              file=sys.stderr)
+        jobs = min(self.jobs, max(len(specs), 1))
+        print(f"{len(specs)} run(s) to train on {self.device.type}, {jobs} at a time, {self.policy.describe()} "
+              f"torch thread(s) each; results in {out} (sweep {sweep_id})", file=sys.stderr)
+        if jobs > 1:
+            self._launch_packed(specs, jobs)
+            return
+        threads.apply(self.policy)
         for i, spec in enumerate(specs, 1):
             records = runner.execute(spec, out, data, self.device, progress=self.opts.progress)
             print(f"[{i}/{len(specs)}] {spec.run_id}: {_headline(spec.suite, records)}", file=sys.stderr)
+
+    def _launch_packed(self, specs: list[RunSpec], jobs: int) -> None:
+        outcomes = packing.run_packed(specs, self.opts.out, self.opts.data_root, self.opts.device, jobs, self.policy)
+        failed = []
+        for i, outcome in enumerate(outcomes, 1):
+            result = _headline(specs[0].suite, outcome.records) if outcome.records is not None else outcome.error
+            print(f"[{i}/{len(specs)}] {outcome.run_id}: {result}", file=sys.stderr, flush=True)
+            failed += [outcome.run_id] if outcome.records is None else []
+        if failed:
+            raise BenchmarkError(f"{len(failed)} of {len(specs)} run(s) failed (reasons in `status`; the others "
+                                 "finished): " + ", ".join(failed))
 
     def report(self, sweep_id: str, suite: str) -> None:
         from benchmark import leaderboard
@@ -139,38 +161,36 @@ class ArrayElement(Checkpointable):
     out: str
     data_root: str | None
     device: str = "auto"
+    threads: int | None = None
 
-    def __call__(self, spec: RunSpec) -> dict[str, Any]:
-        from benchmark.suites import SUITES
-        from benchmark.trainer import resolve_device
-
-        run_dir = Path(self.out) / spec.run_id
-        (run_dir / sweeps.ERROR_FILE).unlink(missing_ok=True)
-        if os.environ.get("SLURM_CPUS_PER_TASK"):
-            import torch
-
-            torch.set_num_threads(int(os.environ["SLURM_CPUS_PER_TASK"]))
+    def __call__(self, specs: RunSpec | list[RunSpec]) -> dict[str, Any]:
+        """Train (or resume) one run, or a packed list of runs in as many worker processes."""
+        pack = specs if isinstance(specs, list) else [specs]
+        for spec in pack:
+            (Path(self.out) / spec.run_id / sweeps.ERROR_FILE).unlink(missing_ok=True)
+        policy = threads.policy(len(pack), self.threads)
         job = os.environ.get("SLURM_ARRAY_JOB_ID", os.environ.get("SLURM_JOB_ID", "?"))
         task = os.environ.get("SLURM_ARRAY_TASK_ID")
         job = f"{job}_{task}" if task else job
-        print(f"{spec.run_id}: job {job} on {socket.gethostname()}, restart "
-              f"{os.environ.get('SLURM_RESTART_COUNT', '0')}", flush=True)
-        try:
-            suite = SUITES.get(spec.suite)
-            data = runner.load_suite_data(suite, suite.presets[spec.preset], self.data_root and Path(self.data_root))
-            records = runner.execute(spec, Path(self.out), data, resolve_device(self.device), progress=False)
-        except Exception as exc:
-            write_json(run_dir / sweeps.ERROR_FILE, {
-                "run_id": spec.run_id, "job": job, "host": socket.gethostname(), "time": sweeps.now(),
-                "error": f"{type(exc).__name__}: {exc}".splitlines()[0][:300], "traceback": traceback.format_exc(),
-            })
-            raise
-        print(f"{spec.run_id}: {_headline(spec.suite, records)}", flush=True)
-        return {"run_id": spec.run_id, "records": len(records)}
+        print(f"{' '.join(s.run_id for s in pack)}: job {job} on {socket.gethostname()}, restart "
+              f"{os.environ.get('SLURM_RESTART_COUNT', '0')}, {policy.describe()} torch thread(s) per run", flush=True)
+        if len(pack) == 1:
+            threads.apply(policy)
+            outcomes = [packing.run_one(pack[0], self.out, self.data_root, self.device, job)]
+        else:
+            outcomes = list(packing.run_packed(pack, Path(self.out), self.data_root and Path(self.data_root),
+                                               self.device, len(pack), policy, job))
+        for o in outcomes:
+            print(f"{o.run_id}: {_headline(pack[0].suite, o.records) if o.records is not None else o.error}",
+                  flush=True)
+        failed = [o for o in outcomes if o.records is None]
+        if failed:  # the element fails (SLURM shows it); each run's reason is in its error.json
+            raise RuntimeError("; ".join(f"{o.run_id}: {o.error}" for o in failed))
+        return {"run_ids": [o.run_id for o in outcomes], "records": sum(len(o.records or []) for o in outcomes)}
 
-    def checkpoint(self, spec: RunSpec) -> DelayedSubmission:
-        """Requeue this element as it is: the run resumes from its last checkpoint on disk."""
-        return DelayedSubmission(self, spec)
+    def checkpoint(self, specs: RunSpec | list[RunSpec]) -> DelayedSubmission:
+        """Requeue this element as it is: unfinished runs resume from their last checkpoint, finished ones skip."""
+        return DelayedSubmission(self, specs)
 
 
 #: SLURM job states (squeue %T) -> our states; anything not listed that is not COMPLETED is a failure.
@@ -193,9 +213,8 @@ def _run(cmd: list[str]) -> str:
 @LAUNCHERS.register("slurm", "submit SLURM job arrays through submitit and return at once")
 class SlurmLauncher(Launcher):
     name = "slurm"
-    options = frozenset(
-        {"partition", "gpus_per_task", "cpus_per_task", "mem_gb", "time", "array_parallelism", "max_array_size"}
-    )
+    options = frozenset({"partition", "gpus_per_task", "cpus_per_task", "mem_gb", "time", "array_parallelism",
+                         "max_array_size", "runs_per_task"})
 
     def check(self) -> None:
         missing = [tool for tool in ("sbatch", "srun", "squeue", "scontrol") if shutil.which(tool) is None]
@@ -204,7 +223,8 @@ class SlurmLauncher(Launcher):
                                  "(run it on a login node, or start a local cluster: slurm/README.md)")
         if self.opts.device not in ("auto", "cpu", "cuda"):
             raise BenchmarkError(f"unknown device {self.opts.device!r} (use cpu, cuda or auto)")
-        for name in ("gpus_per_task", "cpus_per_task", "mem_gb", "time", "array_parallelism", "max_array_size"):
+        for name in ("gpus_per_task", "cpus_per_task", "mem_gb", "time", "array_parallelism", "max_array_size",
+                     "runs_per_task"):
             value = getattr(self.opts, name)
             if value is not None and value < (0 if name == "gpus_per_task" else 1):
                 raise BenchmarkError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
@@ -226,8 +246,6 @@ class SlurmLauncher(Launcher):
         ex = submitit.SlurmExecutor(folder=opts.out.resolve() / "slurm", max_num_timeout=MAX_TIMEOUT_REQUEUES)
         project = Path(runner.__file__).resolve().parents[1]
         setup = [f"export PYTHONPATH={project}${{PYTHONPATH:+:$PYTHONPATH}}"]
-        if opts.cpus_per_task:
-            setup.append(f"export OMP_NUM_THREADS={opts.cpus_per_task}")
         params: dict[str, Any] = {"job_name": sweep_id, "time": opts.time or DEFAULT_TIME_MIN, "setup": setup}
         optional = {"partition": opts.partition, "gpus_per_task": opts.gpus_per_task,
                     "cpus_per_task": opts.cpus_per_task, "array_parallelism": opts.array_parallelism,
@@ -243,20 +261,22 @@ class SlurmLauncher(Launcher):
             return
         ex = self.executor(sweep_id)
         element = ArrayElement(str(self.opts.out.resolve()), self.opts.data_root and str(self.opts.data_root.resolve()),
-                               self.opts.device)
+                               self.opts.device, self.opts.threads)
+        k = self.opts.runs_per_task or 1
+        packs = [specs[i:i + k] for i in range(0, len(specs), k)]
         size = self.max_array_size()
-        for start in range(0, len(specs), size):
-            chunk = specs[start:start + size]
+        for start in range(0, len(packs), size):
+            chunk = packs[start:start + size]
             try:
-                jobs = ex.map_array(element, chunk)
+                jobs = ex.map_array(element, chunk if k > 1 else [p[0] for p in chunk])
             except (FailedJobError, FailedSubmissionError, OSError) as exc:
                 message = " ".join(str(exc).split())[:400]
                 raise BenchmarkError(f"sbatch refused the array ({len(self.submitted)} array(s) were submitted "
                                      f"before): {message}") from None
             array_id = jobs[0].job_id.split("_")[0]
             self.submitted.append(array_id)
-            record({s.run_id: j.job_id for s, j in zip(chunk, jobs, strict=True)},
-                   [{"job_id": array_id, "size": len(chunk), "run_ids": [s.run_id for s in chunk]}])
+            record({s.run_id: j.job_id for p, j in zip(chunk, jobs, strict=True) for s in p},
+                   [{"job_id": array_id, "size": len(chunk), "run_ids": [s.run_id for p in chunk for s in p]}])
 
     def report(self, sweep_id: str, suite: str) -> None:
         out = self.opts.out

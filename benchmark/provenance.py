@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 import benchmark
+from benchmark import threads
 
 LIBRARIES = ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "pot")
 
@@ -62,6 +63,7 @@ def hardware(device: torch.device) -> dict[str, Any]:
         "cpu": _cpu_model(),
         "cpu_cores": cores,
         "torch_threads": torch.get_num_threads(),
+        "thread_policy": threads.applied(),
         "host": platform.node(),
         "platform": sys.platform,
     }

@@ -1,0 +1,93 @@
+"""Packed runs: several runs of a sweep at once on one machine, each in its own process.
+
+One run rarely fills a machine: a GWAE step on an H200 is bound by kernel launches, and on a
+CPU torch's threads stop scaling after a few cores. ``run --jobs N`` (and ``--runs-per-task K``
+inside a SLURM array element) trains up to N runs at once in separate processes, each with
+``cores / N`` torch threads (``benchmark.threads``) and, where several GPUs are visible, its own
+GPU in turn (runs may share one). A run's records do not depend on what runs beside it: every
+run seeds itself from its config, exactly as when the runs go one by one (tested).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import socket
+import traceback
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmark import sweeps, threads
+from benchmark.records import write_json
+from benchmark.runner import RunSpec
+
+_DATA_CACHE: dict[tuple[str, str, str | None], Any] = {}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    run_id: str
+    records: list[dict[str, Any]] | None  # None when the run failed
+    error: str = ""
+
+
+def device_slots(device: str, jobs: int) -> list[str]:
+    """The device of each of ``jobs`` slots: GPUs in turn where several are visible, else one device for all."""
+    import torch
+
+    if device in ("auto", "cuda") and torch.cuda.is_available():
+        n = torch.cuda.device_count()
+        return [f"cuda:{i % n}" for i in range(jobs)] if n > 1 else ["cuda"] * jobs
+    return [device] * jobs
+
+
+def record_failure(run_dir: Path, run_id: str, exc: BaseException, job: str = "local") -> str:
+    """Keep why a run failed in its folder (``error.json``, shown by ``status``); return the one-line reason."""
+    reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / sweeps.ERROR_FILE, {
+        "run_id": run_id, "job": job, "host": socket.gethostname(), "time": sweeps.now(),
+        "error": reason, "traceback": traceback.format_exc(),
+    })
+    return reason
+
+
+def run_one(spec: RunSpec, out: str, data_root: str | None, device: str, job: str = "local") -> Outcome:
+    """Train and score one run in this process; a failure is kept in the run folder, not raised."""
+    from benchmark import runner
+    from benchmark.suites import SUITES
+    from benchmark.trainer import resolve_device
+
+    run_dir = Path(out) / spec.run_id
+    try:
+        key = (spec.suite, spec.preset, data_root)
+        if key not in _DATA_CACHE:
+            suite = SUITES.get(spec.suite)
+            _DATA_CACHE[key] = runner.load_suite_data(suite, suite.presets[spec.preset],
+                                                      data_root and Path(data_root))
+        records = runner.execute(spec, Path(out), _DATA_CACHE[key], resolve_device(device), progress=False)
+    except Exception as exc:  # one failing run never stops the others
+        return Outcome(spec.run_id, None, record_failure(run_dir, spec.run_id, exc, job))
+    return Outcome(spec.run_id, records)
+
+
+def _init_worker(policy: threads.ThreadPolicy) -> None:
+    threads.apply(policy)
+
+
+def run_packed(
+    specs: list[RunSpec], out: Path, data_root: Path | None, device: str, jobs: int,
+    policy: threads.ThreadPolicy, job: str = "local",
+) -> Iterator[Outcome]:
+    """Run ``specs`` in ``jobs`` worker processes (spawned: no CUDA or thread state inherited); yields
+    each run's outcome as it finishes. Slot i's runs use ``device_slots(device, jobs)[i % jobs]``."""
+    slots = device_slots(device, jobs)
+    ctx = multiprocessing.get_context("spawn")
+    root = data_root and str(data_root)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
+                             initargs=(policy,)) as pool:
+        futures = [pool.submit(run_one, spec, str(out), root, slots[i % jobs], job) for i, spec in enumerate(specs)]
+        for future in as_completed(futures):
+            yield future.result()

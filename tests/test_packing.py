@@ -1,0 +1,92 @@
+"""Packed runs (--jobs, --runs-per-task) and the thread policy."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmark import sweeps, threads
+from benchmark.records import read_records
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ["--suite", "ood", "--preset", "smoke", "--models", "vae,dagmm", "--seeds", "0,1", "--no-progress"]
+
+
+def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "benchmark", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=900)
+
+
+def test_policy_divides_the_usable_cores_among_packed_runs(monkeypatch):
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert threads.policy(1).threads == 8
+    assert threads.policy(3).threads == 2 and "8 cores (affinity) / 3" in threads.policy(3).reason
+    assert threads.policy(16).threads == 1  # never below one
+    assert threads.policy(4, threads=5) == threads.ThreadPolicy(5, "--threads")
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "4")
+    assert threads.policy(2).threads == 2 and "SLURM_CPUS_PER_TASK" in threads.policy(2).reason
+    with pytest.raises(ValueError):
+        threads.policy(0)
+
+
+def test_pack_fills_the_first_free_slot_and_bounds_the_wall_time():
+    slots, wall = sweeps.pack([10, 4, 4, 4, 2], jobs=2)
+    assert slots == [0, 1, 1, 1, 0] and wall == 12  # slot 1 takes 4, 4, 4 while slot 0 runs the 10
+    assert sweeps.pack([3, 3], jobs=1) == ([0, 0], 6)
+    assert sweeps.pack([], jobs=3) == ([], 0.0)
+
+
+def _values(out: Path) -> dict:
+    return {(r["run_id"], r["checkpoint"], r["representation"], r["metric"]): r["value"] for r in read_records(out)}
+
+
+@pytest.mark.slow
+def test_packed_runs_write_the_records_of_one_by_one_runs(tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    first = cli("run", *SMOKE, "--threads", "1", "--out", str(one))
+    assert first.returncode == 0, first.stderr
+    packed = cli("run", *SMOKE, "--threads", "1", "--jobs", "2", "--out", str(two))
+    assert packed.returncode == 0, packed.stderr
+    assert "4 run(s) to train on cpu, 2 at a time, 1 (--threads)" in packed.stderr
+    assert _values(one) == _values(two) and len(_values(two)) == 4 * 2 * 2 * 9
+    records = read_records(two)
+    assert {r["hardware"]["thread_policy"] for r in records} == {"1 (--threads)"}
+    assert {r["hardware"]["torch_threads"] for r in records} == {1}
+
+
+@pytest.mark.slow
+def test_one_failing_packed_run_leaves_the_others_finished_and_its_reason_in_status(tmp_path):
+    specs = sweeps.expand(sweeps.Sweep(suite="ood", preset="smoke", models=["vae"], seeds=[0, 1]))
+    broken = tmp_path / specs[1].run_id
+    broken.mkdir(parents=True)
+    (broken / "config.json").write_text("{not json")  # makes seed 1 fail when it starts
+    (broken / "checkpoint_last.pt").write_bytes(b"not a checkpoint")
+    proc = cli("run", "--suite", "ood", "--preset", "smoke", "--models", "vae", "--seeds", "0,1", "--jobs", "2",
+               "--threads", "1", "--no-progress", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "1 of 2 run(s) failed" in proc.stderr.splitlines()[-1]
+    assert (tmp_path / specs[0].run_id / "records.jsonl").exists()
+    error = json.loads((broken / sweeps.ERROR_FILE).read_text())
+    assert error["run_id"] == specs[1].run_id and error["error"]
+    status = cli("status", "--out", str(tmp_path))
+    assert specs[1].run_id in status.stdout and "failed" in status.stdout
+
+
+def test_plan_shows_the_packing():
+    proc = cli("plan", "--suite", "ood", "--preset", "smoke", "--jobs", "2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    assert plan["jobs"] == 2 and {r["slot"] for r in plan["runs"]} == {0, 1}
+    assert 0 < plan["packed_wall_s_lower"] < sum(r["est_s"] for r in plan["runs"])
+
+
+def test_jobs_is_an_option_of_the_local_launcher_only(tmp_path):
+    if shutil.which("sbatch") is None:
+        pytest.skip("no sbatch: the slurm launcher refuses earlier")
+    proc = cli("run", "--suite", "ood", "--preset", "smoke", "--launcher", "slurm", "--jobs", "2",
+               "--out", str(tmp_path))
+    assert proc.returncode == 2 and "--jobs: not an option of --launcher slurm" in proc.stderr

@@ -161,3 +161,18 @@ def test_requeued_or_preempted_elements_resume_from_their_checkpoint_with_the_sa
     job = only_meta(outs["preempted"])["jobs"][spec.run_id]["job"]
     logs = "".join(p.read_text() for p in (outs["preempted"] / "slurm").glob(f"{job}_0_log.*"))
     assert "Calling checkpoint method" in logs  # submitit's checkpointing path was taken
+
+
+def test_runs_per_task_packs_runs_into_one_element_sharing_its_cpus(tmp_path):
+    submitted = cli("run", "--suite", "ood", "--preset", "smoke", "--models", "vae", "--seeds", "0,1", *SLURM,
+                    "--runs-per-task", "2", "--out", str(tmp_path))
+    assert submitted.returncode == 0, submitted.stderr
+    meta = only_meta(tmp_path)
+    (submission,) = meta["submissions"]
+    assert [a["size"] for a in submission["arrays"]] == [1]  # one element for the two runs
+    assert len({meta["jobs"][r]["job"] for r in meta["runs"]}) == 1
+    collected = collect(tmp_path)
+    assert collected.returncode == 0, collected.stderr
+    records = read_records(tmp_path)
+    assert {r["seed"] for r in records} == {0, 1}
+    assert all(r["hardware"]["thread_policy"].endswith("/ 2 packed run(s))") for r in records)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark import sweeps, threads
+from benchmark.errors import BenchmarkError
 from benchmark.records import write_json
 from benchmark.runner import RunSpec
 
@@ -43,9 +44,9 @@ def device_slots(device: str, jobs: int) -> list[str]:
     return [device] * jobs
 
 
-def record_failure(run_dir: Path, run_id: str, exc: BaseException, job: str = "local") -> str:
+def record_failure(run_dir: Path, run_id: str, job: str, exc: BaseException) -> str:
     """Keep why a run failed in its folder (``error.json``, shown by ``status``); return the one-line reason."""
-    reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+    reason = (str(exc) if isinstance(exc, BenchmarkError) else f"{type(exc).__name__}: {exc}").splitlines()[0][:300]
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / sweeps.ERROR_FILE, {
         "run_id": run_id, "job": job, "host": socket.gethostname(), "time": sweeps.now(),
@@ -69,7 +70,7 @@ def run_one(spec: RunSpec, out: str, data_root: str | None, device: str, job: st
                                                       data_root and Path(data_root))
         records = runner.execute(spec, Path(out), _DATA_CACHE[key], resolve_device(device), progress=False)
     except Exception as exc:  # one failing run never stops the others
-        return Outcome(spec.run_id, None, record_failure(run_dir, spec.run_id, exc, job))
+        return Outcome(spec.run_id, None, record_failure(run_dir, spec.run_id, job, exc))
     return Outcome(spec.run_id, records)
 
 

@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 from submitit.helpers import Checkpointable, DelayedSubmission
 
 from benchmark import runner, sweeps
-from benchmark.errors import BenchmarkError
-from benchmark.records import write_json
+from benchmark.errors import BenchmarkError, OutputError
+from benchmark.records import read_records, write_json
 from benchmark.registry import Registry
 from benchmark.runner import RunSpec, SuiteData
 
@@ -114,14 +114,29 @@ class LocalLauncher(Launcher):
             record({s.run_id: None for s in specs}, [])
         print(f"{len(specs)} run(s) to train on {self.device.type}; results in {out} (sweep {sweep_id})",
               file=sys.stderr)
+        self.failed: list[str] = []
         for i, spec in enumerate(specs, 1):
-            records = runner.execute(spec, out, data, self.device, progress=self.opts.progress)
+            try:
+                records = runner.execute(spec, out, data, self.device, progress=self.opts.progress)
+            except OutputError:
+                raise  # the results folder itself is the problem: every later run would fail the same way
+            except Exception as exc:  # one failing run never stops the others; its reason stays in its folder
+                error = record_failure(out / spec.run_id, spec.run_id, "local", exc)
+                self.failed.append(spec.run_id)
+                print(f"[{i}/{len(specs)}] {spec.run_id}: failed: {error}", file=sys.stderr)
+                continue
             print(f"[{i}/{len(specs)}] {spec.run_id}: {_headline(spec.suite, records)}", file=sys.stderr)
 
     def report(self, sweep_id: str, suite: str) -> None:
         from benchmark import leaderboard
 
         out = self.opts.out
+        failed = getattr(self, "failed", [])
+        if failed:
+            print(f"{len(failed)} run(s) failed (reasons: `python -m benchmark status --out {out}`; relaunch them "
+                  "with --retry-failed)", file=sys.stderr)
+        if not read_records(out, warn=False):
+            return
         leaderboard.build(out)
         table = leaderboard.headline(out, suite)
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
@@ -160,10 +175,7 @@ class ArrayElement(Checkpointable):
             data = runner.load_suite_data(suite, suite.presets[spec.preset], self.data_root and Path(self.data_root))
             records = runner.execute(spec, Path(self.out), data, resolve_device(self.device), progress=False)
         except Exception as exc:
-            write_json(run_dir / sweeps.ERROR_FILE, {
-                "run_id": spec.run_id, "job": job, "host": socket.gethostname(), "time": sweeps.now(),
-                "error": f"{type(exc).__name__}: {exc}".splitlines()[0][:300], "traceback": traceback.format_exc(),
-            })
+            record_failure(run_dir, spec.run_id, job, exc)
             raise
         print(f"{spec.run_id}: {_headline(spec.suite, records)}", flush=True)
         return {"run_id": spec.run_id, "records": len(records)}
@@ -171,6 +183,16 @@ class ArrayElement(Checkpointable):
     def checkpoint(self, spec: RunSpec) -> DelayedSubmission:
         """Requeue this element as it is: the run resumes from its last checkpoint on disk."""
         return DelayedSubmission(self, spec)
+
+
+def record_failure(run_dir: Path, run_id: str, job: str, exc: BaseException) -> str:
+    """Keep why a run failed in ``run_dir/error.json`` (``status`` shows it); returns the one-line reason."""
+    error = (str(exc) if isinstance(exc, BenchmarkError) else f"{type(exc).__name__}: {exc}").splitlines()[0][:300]
+    write_json(run_dir / sweeps.ERROR_FILE, {
+        "run_id": run_id, "job": job, "host": socket.gethostname(), "time": sweeps.now(), "error": error,
+        "traceback": traceback.format_exc(),
+    })
+    return error
 
 
 #: SLURM job states (squeue %T) -> our states; anything not listed that is not COMPLETED is a failure.

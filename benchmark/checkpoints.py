@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pickle
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,9 @@ def load_state(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]
     """Load a checkpoint with ``weights_only=True``; ``UnsafeCheckpointError`` (naming the file) for one
     that holds other objects, ``CheckpointError`` (the reason) for an unreadable one."""
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols: one line is ours to print
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError:
         unsafe = _unsafe_globals(path)
         if any(g.startswith("numpy") for g in unsafe):

@@ -18,8 +18,9 @@ from benchmark.errors import BenchmarkError
 
 C = TypeVar("C")
 INT_MAX = 2**31 - 1
+FLOAT_MAX = 1e6  # no coefficient, rate or scale of any model is near this
 #: Bounds of numeric config fields by name, checked before anything is written: (low, high, low is open).
-#: Every float must be finite and every int within 0..INT_MAX; these names are held tighter.
+#: Every float must be finite and within +-FLOAT_MAX, every int within 0..INT_MAX; these names are held tighter.
 BOUNDS: dict[str, tuple[float, float, bool]] = {
     "lr": (0, math.inf, True), "lr_critic": (0, math.inf, True),
     "beta": (0, math.inf, False), "drift": (0, math.inf, False),
@@ -58,11 +59,13 @@ def check_number(name: str, value: Any, where: str) -> None:
         return
     if isinstance(value, float) and not math.isfinite(value):
         raise BenchmarkError(f"{where}: must be a finite number, got {value}")
-    low, high, open_low = BOUNDS.get(name, (-math.inf, math.inf, False))
+    low, high, open_low = BOUNDS.get(name, (-FLOAT_MAX, FLOAT_MAX, False))
     if name.startswith(NONNEGATIVE_PREFIXES):
         low = max(low, 0)
     if isinstance(value, int):
         low, high = max(low, 0), min(high, INT_MAX)
+    else:
+        low, high = max(low, -FLOAT_MAX), min(high, FLOAT_MAX)
     if value < low or (open_low and value == low) or value > high:
         lower = f"> {low:g}" if open_low else f">= {low:g}"
         upper = "" if high == math.inf else f" and <= {high:g}"

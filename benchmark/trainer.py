@@ -279,6 +279,8 @@ def load_checkpoint(model: BenchmarkModel, run_dir: Path, which: str, device: to
     path = Path(run_dir) / (BEST if which == "best" else LAST)
     try:
         model.load_state_dict(load_state(path, device)["model"])
+    except UnsafeCheckpointError:
+        raise
     except CheckpointError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
     except (KeyError, RuntimeError) as exc:

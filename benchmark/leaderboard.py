@@ -125,7 +125,7 @@ def build(out: Path, to: Path | None = None) -> list[Path]:
     and ``<to>/summary.csv`` across suites."""
     records = usable_records(out)
     if not records:
-        raise BenchmarkError(f"no usable result records under {out} (run a suite first)")
+        raise BenchmarkError(f"no result records under {out} that can be used (run a suite first)")
     frame = pd.DataFrame(records)
     dest_root = Path(to) if to is not None else Path(out)
     written: list[Path] = []

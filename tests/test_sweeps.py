@@ -225,7 +225,7 @@ patience = 12
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate()
     assert proc.returncode == -signal.SIGKILL
-    epochs_done = torch.load(last, weights_only=False)["result"]["epochs"]
+    epochs_done = torch.load(last, weights_only=True)["result"]["epochs"]
     assert 1 <= epochs_done < 12 and not (killed / spec.run_id / "records.jsonl").exists()
 
     again = cli(*command, str(killed))

@@ -67,7 +67,7 @@ def load_state(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]
                 f"({', '.join(unsafe[:3])}), and loading it could run code") from None
         raise CheckpointError("not a torch checkpoint") from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0][:120] or type(exc).__name__
+        first = (str(exc).splitlines() or [""])[0].split(". ")[0][:120] or type(exc).__name__
         raise CheckpointError(f"truncated or corrupt: {first}") from None
     if not isinstance(state, dict) or "model" not in state:
         raise CheckpointError("not a gwae-bench checkpoint (no model weights)")

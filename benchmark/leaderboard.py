@@ -160,7 +160,8 @@ def copy_best_artifacts(records: pd.DataFrame, out: Path, dest: Path) -> list[Pa
     if with_files.empty:
         return []
     folders = {p.parent.name: p.parent.resolve() for p in out.rglob(RECORDS)}
-    written = []
+    written: list[Path] = []
+    refused: set[Path] = set()
     for _, best in best_runs(records, str(records["suite"].iloc[0])).iterrows():
         files = with_files[with_files.run_id == best["run_id"]]
         label = "_".join(str(best[k]) for k in ("model", "prior", "mode", "hparams") if best[k] not in ("-", None))
@@ -172,6 +173,9 @@ def copy_best_artifacts(records: pd.DataFrame, out: Path, dest: Path) -> list[Pa
                     continue
                 src = (folder / str(filename)).resolve()
                 if not src.is_relative_to(folder):  # a record must not make us copy files from elsewhere
+                    if src in refused:
+                        continue
+                    refused.add(src)
                     print(f"warning: artifact {filename!r} of {best['run_id']} is outside its run folder; not copied",
                           file=sys.stderr)
                     continue

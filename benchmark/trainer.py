@@ -187,7 +187,8 @@ class Trainer:
                 problem = problem or f"{exc}"
                 self._restore(initial)
                 continue
-            if name == BEST:
+            if name == BEST:  # it replaces the unreadable file (a finished run is scored from ``last`` too)
+                write_bytes_atomic(self.run_dir / LAST, path.read_bytes())
                 print(f"warning: {self.run_dir / LAST} is unreadable ({problem}); resuming from {BEST} "
                       f"(epoch {self.result.epochs})", file=sys.stderr, flush=True)
             if not self.result.finished:

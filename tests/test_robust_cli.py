@@ -153,6 +153,22 @@ def values(run: Path) -> list[tuple]:
     return [(r["checkpoint"], r["representation"], r["metric"], r["value"]) for r in run_records(run / RECORDS)]
 
 
+@pytest.mark.parametrize("size", [0, 1000], ids=["empty", "cut-to-1000-bytes"])
+def test_a_corrupt_last_checkpoint_costs_one_warning_and_the_run_ends_as_uninterrupted(size, smoke_run, tmp_path,
+                                                                                     capsys):
+    out = tmp_path / "out"
+    run = _copy_run(smoke_run, out)
+    for name in (RECORDS, "train.json"):  # killed after training, before scoring
+        (run / name).unlink()
+    os.truncate(run / "checkpoint_last.pt", size)
+    best = torch.load(run / "checkpoint_best.pt", weights_only=True)["epoch"]
+    assert main(["run", *SMOKE, "--out", str(out)]) == 0
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith(("warning", "error"))]
+    assert line.startswith(f"warning: {run / 'checkpoint_last.pt'} is unreadable (truncated or corrupt")
+    assert line.endswith(f"resuming from checkpoint_best.pt (epoch {best})")
+    assert values(run) == values(smoke_run / RUN_ID)
+
+
 @pytest.mark.parametrize(("field", "skipped"), [("versions", False), ("hardware_summary", False), ("value", True),
                                                  ("prior", True), ("seed", True)])
 def test_older_record_schemas_are_read_or_named(field, skipped, smoke_run, tmp_path, capsys):

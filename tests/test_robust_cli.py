@@ -10,7 +10,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -28,11 +27,6 @@ SMOKE = ["--suite", "ood", "--preset", "smoke", "--models", "vae", "--no-progres
 RUN_ID = sweeps.expand(sweeps.Sweep(suite="ood", preset="smoke", models=["vae"], seeds=[0]))[0].run_id
 pytestmark = pytest.mark.slow
 IS_ROOT = os.geteuid() == 0
-
-
-def cli(*args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "benchmark", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
 
 
 def held(hold: Path) -> dict:
@@ -203,11 +197,11 @@ def test_one_failing_run_never_stops_the_local_sweep_and_status_keeps_why(tmp_pa
     assert line.strip().startswith("failed") and "older gwae-bench format" in line
 
 
-def test_two_identical_runs_never_train_the_same_run_folder(tmp_path):
+def test_two_identical_runs_never_train_the_same_run_folder(tmp_path, spawn):
     out, hold = tmp_path / "out", tmp_path / "hold"
-    first = cli("run", *SMOKE, "--out", str(out), env=held(hold))
+    first = spawn("run", *SMOKE, "--out", str(out), env=held(hold))
     wait_for(hold / f"{RUN_ID}.epoch1", first)  # the first holds the lock, mid-training
-    second = cli("run", *SMOKE, "--out", str(out))
+    second = spawn("run", *SMOKE, "--out", str(out))
     for line in second.stderr:  # the second waits for the lock...
         if line.startswith("waiting: another process is running"):
             break
@@ -224,19 +218,49 @@ def test_two_identical_runs_never_train_the_same_run_folder(tmp_path):
 
 @pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGTERM, 143, "terminated (SIGTERM)"),
                                                    (signal.SIGINT, 130, "interrupted")], ids=["SIGTERM", "SIGINT"])
-def test_a_signal_is_one_line_and_the_rerun_resumes(sig, code, word, tmp_path):
+def test_a_signal_is_one_line_and_the_rerun_resumes(sig, code, word, tmp_path, spawn):
     out, hold = tmp_path / "out", tmp_path / "hold"
-    proc = cli("run", *SMOKE, "--out", str(out), env=held(hold))
+    proc = spawn("run", *SMOKE, "--out", str(out), env=held(hold))
     wait_for(hold / f"{RUN_ID}.epoch1", proc)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == code and "Traceback" not in err
     assert err.strip().splitlines()[-1] == f"{word}: rerun the same command to resume from the last checkpoint"
     assert (out / RUN_ID / "checkpoint_last.pt").exists() and not (out / RUN_ID / RECORDS).exists()
-    again = cli("run", *SMOKE, "--out", str(out))
+    again = spawn("run", *SMOKE, "--out", str(out))
     _, err = again.communicate(timeout=600)
     assert again.returncode == 0, err
     assert json.loads((out / RUN_ID / "train.json").read_text())["resumed_at"] == [1]
+
+
+INNER = """
+import os, time
+from pathlib import Path
+import pytest
+
+def test_interrupted(spawn, tmp_path):
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    (hold / "hold").touch()
+    proc = spawn("run", "--suite", "ood", "--preset", "smoke", "--models", "vae", "--no-progress",
+                 "--out", str(tmp_path / "out"), env={"GWAE_BENCH_HOLD": str(hold)})
+    while not list(hold.glob("*.epoch1")):
+        assert proc.poll() is None
+        time.sleep(0.05)
+    Path(os.environ["PID_FILE"]).write_text(str(proc.pid))
+    raise KeyboardInterrupt  # what Ctrl-C raises in pytest's own process
+"""
+
+
+def test_ctrl_c_of_pytest_leaves_no_cli_child(pytester, tmp_path, monkeypatch):
+    pytester.makeconftest((ROOT / "tests" / "conftest.py").read_text())
+    pytester.makepyfile(INNER)
+    monkeypatch.setenv("PID_FILE", str(tmp_path / "pid"))
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    with pytest.raises(ProcessLookupError):  # the held CLI child was killed and reaped
+        os.kill(int((tmp_path / "pid").read_text()), 0)
 
 
 def test_ctrl_c_of_an_in_process_run_reaches_the_caller(tmp_path, crash_on_step, capsys):

@@ -241,15 +241,24 @@ def new_meta(sid: str, sweep: Sweep, specs: list[RunSpec]) -> dict[str, Any]:
     }
 
 
+def _read_meta(path: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads(path.read_text())
+        meta["created"], meta["runs"], meta["jobs"]  # noqa: B018 - the fields every reader needs
+        return meta
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BenchmarkError(f"{path}: not valid sweep metadata ({type(exc).__name__}); move it away") from None
+
+
 def load_meta(out: Path, sid: str) -> dict[str, Any] | None:
     path = meta_path(out, sid)
-    return json.loads(path.read_text()) if path.exists() else None
+    return _read_meta(path) if path.exists() else None
 
 
 def all_metas(out: Path) -> list[dict[str, Any]]:
     """Every sweep stored under ``out``, oldest first."""
     paths = sorted((Path(out) / SWEEPS_DIR).glob("*.json"))
-    return sorted((json.loads(p.read_text()) for p in paths), key=lambda m: m["created"])
+    return sorted((_read_meta(p) for p in paths), key=lambda m: m["created"])
 
 
 def record_submission(out: Path, meta: dict[str, Any], launcher: str, options: dict[str, Any],

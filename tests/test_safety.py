@@ -183,3 +183,12 @@ def test_artifacts_outside_their_run_folder_are_not_copied(artifact, tmp_path, c
     written = leaderboard.copy_best_artifacts(records, tmp_path / "out", tmp_path / "dest")
     assert [p.name for p in written] == ["vae_normal_good.png"]
     assert "outside its run folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ['{"x":', "[]", '{"sweep_id": "s"}'], ids=["cut", "not-an-object", "no-fields"])
+def test_damaged_sweep_metadata_is_one_line(text, tmp_path, capsys):
+    (tmp_path / "sweeps").mkdir()
+    (tmp_path / "sweeps" / "s.json").write_text(text)
+    assert main(["status", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / 'sweeps' / 's.json'}: not valid sweep metadata") and err.count("\n") == 1

@@ -94,11 +94,6 @@ def save_bytes(obj: Any) -> bytes:
     return buffer.getvalue()
 
 
-def save_atomic(obj: Any, path: Path) -> None:
-    """Write to a temporary file, then rename: readers never see a partial file."""
-    write_bytes_atomic(path, save_bytes(obj))
-
-
 def hold_point(run_dir: Path, epoch: int) -> None:
     """Test hook for event-synchronised tests: with ``$GWAE_BENCH_HOLD=DIR``, after each epoch touch
     ``DIR/<run>.epoch<N>`` and wait while ``DIR/hold`` exists (so a test interrupts mid-training, never late)."""

@@ -325,7 +325,7 @@ def run_state(out: Path, run_id: str, entry: dict[str, Any] | None, queued: tupl
     if queued and queued[0] == "failed":
         return RunState(run_id, "failed", job, queued[1])
     partial = "; checkpoint_last.pt kept for resuming" if (run_dir / LAST).exists() else ""
-    why = "never submitted" if entry is None else f"launched ({entry['launcher']}), not queued, no records"
+    why = "never submitted" if entry is None else f"launched ({entry['launcher']}), not queued, no whole records"
     return RunState(run_id, "missing", job, why + partial + damaged)
 
 

@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from benchmark.errors import BenchmarkError
 
 EXIT_USAGE = 2
+SEED_MAX = 2**32 - 1  # numpy's seed range; torch and Python take it too
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one ``error:`` line (status 2), like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message} (see {self.prog} --help)\n")
 
 
 def _csv(kind: str):
@@ -32,8 +42,8 @@ def _seeds(text: str) -> list[int]:
         seeds = [int(t) for t in _csv("seed")(text)]
     except ValueError:
         raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
-    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"seeds must be distinct non-negative integers, got {text!r}")
+    if any(not 0 <= s <= SEED_MAX for s in seeds) or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"seeds must be distinct integers in 0..{SEED_MAX}, got {text!r}")
     return seeds
 
 
@@ -81,7 +91,7 @@ def _selection(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmark", description=__doc__.splitlines()[0])
+    p = Parser(prog="python -m benchmark", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="train and score the models of a suite or sweep (here, or on SLURM)")
@@ -179,6 +189,7 @@ def _counts(states: list[Any]) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmark import sweeps
     from benchmark.launchers import LAUNCHERS, LaunchOptions
+    from benchmark.storage import check_output
 
     opts = LaunchOptions(
         out=args.out, data_root=args.data_root, device=args.device, progress=not args.no_progress,
@@ -189,6 +200,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     launcher = LAUNCHERS.get(args.launcher)(opts)
     launcher.check()
     sweep, specs, data, states = _prepare(args)
+    check_output(args.out)
     sid = sweeps.sweep_id(sweep.suite, specs)
     todo_ids = {s.run_id for s in states if s.state == _wanted(args)}
     todo = [s for s in specs if s.run_id in todo_ids]
@@ -210,7 +222,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     launcher.launch(sid, todo, data, record)
     launcher.report(sid, sweep.suite)
-    return 0
+    return 1 if getattr(launcher, "failed", None) else 0
 
 
 def _duration(seconds: float) -> str:
@@ -298,7 +310,6 @@ def cmd_collect(args: argparse.Namespace) -> int:
     import time
 
     from benchmark import launchers, leaderboard
-    from benchmark.records import read_records
 
     metas = _metas(args)
     run_ids = list(dict.fromkeys(r for m in metas for r in m["runs"]))
@@ -315,7 +326,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     for state in states:
         if state.state != "done":
             print(_describe(args, state), file=sys.stderr)
-    if read_records(args.out):
+    if leaderboard.usable_records(args.out, warn=False):
         for path in leaderboard.build(args.out, args.to):
             print(path)
         for suite in dict.fromkeys(m["suite"] for m in metas):
@@ -357,13 +368,31 @@ COMMANDS = {
 }
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a scheduler), raised where SIGINT would raise ``KeyboardInterrupt``."""
+
+
+def _terminate(signum: int, _frame: Any) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run a command. ``KeyboardInterrupt`` is reported in one line and re-raised (``__main__`` turns it into
+    status 130, or 143 for SIGTERM), so a caller in the same process, e.g. pytest, stops too."""
     args = build_parser().parse_args(argv)
+    previous = signal.getsignal(signal.SIGTERM)
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return COMMANDS[args.command](args)
     except BenchmarkError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted: rerun the same command to resume from the last checkpoint", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        print(f"{how}: rerun the same command to resume from the last checkpoint", file=sys.stderr, flush=True)
+        raise
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from typing import Any, TypeVar
@@ -16,6 +17,18 @@ from typing import Any, TypeVar
 from benchmark.errors import BenchmarkError
 
 C = TypeVar("C")
+INT_MAX = 2**31 - 1
+FLOAT_MAX = 1e6  # no coefficient, rate or scale of any model is near this
+#: Bounds of numeric config fields by name, checked before anything is written: (low, high, low is open).
+#: Every float must be finite and within +-FLOAT_MAX, every int within 0..INT_MAX; these names are held tighter.
+BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "lr": (0, math.inf, True), "lr_critic": (0, math.inf, True),
+    "beta": (0, math.inf, False), "drift": (0, math.inf, False),
+    "z_dim": (1, 4096, False), "num_components": (1, 1000, False), "critic_steps": (0, 100, False),
+    "batch_size": (2, 65536, False), "max_epochs": (1, 10**6, False), "patience": (1, 10**6, False),
+    "steps_per_epoch": (1, 10**9, False),
+}
+NONNEGATIVE_PREFIXES = ("coef_", "lambda_")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -33,10 +46,30 @@ def from_dict(cls: type[C], data: dict[str, Any], where: str = "") -> C:
     values = {}
     for name, value in data.items():
         values[name] = _coerce(value, hints[name], f"{label}.{name}")
+        check_number(name, values[name], f"{label}.{name}")
     try:
         return cls(**values)
     except (TypeError, ValueError) as exc:
         raise BenchmarkError(f"{label}: {exc}") from None
+
+
+def check_number(name: str, value: Any, where: str) -> None:
+    """Reject NaN, infinities and out-of-range numbers: they pass type checks, then crash mid-training."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise BenchmarkError(f"{where}: must be a finite number, got {value}")
+    low, high, open_low = BOUNDS.get(name, (-FLOAT_MAX, FLOAT_MAX, False))
+    if name.startswith(NONNEGATIVE_PREFIXES):
+        low = max(low, 0)
+    if isinstance(value, int):
+        low, high = max(low, 0), min(high, INT_MAX)
+    else:
+        low, high = max(low, -FLOAT_MAX), min(high, FLOAT_MAX)
+    if value < low or (open_low and value == low) or value > high:
+        lower = f"> {low:g}" if open_low else f">= {low:g}"
+        upper = "" if high == math.inf else f" and <= {high:g}"
+        raise BenchmarkError(f"{where}: must be {lower}{upper}, got {value}")
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:

@@ -7,3 +7,16 @@ class BenchmarkError(Exception):
 
 class NonFiniteLossError(BenchmarkError):
     """Training produced a NaN or infinite loss term."""
+
+
+class OutputError(BenchmarkError):
+    """The results folder cannot be written (not a directory, read-only, disk full, quota)."""
+
+
+class CheckpointError(BenchmarkError):
+    """A checkpoint that is refused (unsafe or of an older format) or unreadable (corrupt)."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """A checkpoint holding objects other than tensors, numbers and strings: never loaded."""
+

@@ -27,7 +27,8 @@ from typing import Any, ClassVar
 from submitit.helpers import Checkpointable, DelayedSubmission
 
 from benchmark import packing, runner, sweeps, threads
-from benchmark.errors import BenchmarkError
+from benchmark.errors import BenchmarkError, OutputError
+from benchmark.records import read_records
 from benchmark.registry import Registry
 from benchmark.runner import RunSpec, SuiteData
 
@@ -121,29 +122,41 @@ class LocalLauncher(Launcher):
         jobs = min(self.jobs, max(len(specs), 1))
         print(f"{len(specs)} run(s) to train on {self.device.type}, {jobs} at a time, {self.policy.describe()} "
               f"torch thread(s) each; results in {out} (sweep {sweep_id})", file=sys.stderr)
+        self.failed: list[str] = []
         if jobs > 1:
             self._launch_packed(specs, jobs)
             return
         threads.apply(self.policy)
         for i, spec in enumerate(specs, 1):
-            records = runner.execute(spec, out, data, self.device, progress=self.opts.progress)
+            try:
+                records = runner.execute(spec, out, data, self.device, progress=self.opts.progress)
+            except OutputError:
+                raise  # the results folder itself is the problem: every later run would fail the same way
+            except Exception as exc:  # one failing run never stops the others; its reason stays in its folder
+                error = packing.record_failure(out / spec.run_id, spec.run_id, "local", exc)
+                self.failed.append(spec.run_id)
+                print(f"[{i}/{len(specs)}] {spec.run_id}: failed: {error}", file=sys.stderr)
+                continue
             print(f"[{i}/{len(specs)}] {spec.run_id}: {_headline(spec.suite, records)}", file=sys.stderr)
 
     def _launch_packed(self, specs: list[RunSpec], jobs: int) -> None:
         outcomes = packing.run_packed(specs, self.opts.out, self.opts.data_root, self.opts.device, jobs, self.policy)
-        failed = []
         for i, outcome in enumerate(outcomes, 1):
-            result = _headline(specs[0].suite, outcome.records) if outcome.records is not None else outcome.error
+            result = _headline(specs[0].suite, outcome.records) if outcome.records is not None else \
+                f"failed: {outcome.error}"
             print(f"[{i}/{len(specs)}] {outcome.run_id}: {result}", file=sys.stderr, flush=True)
-            failed += [outcome.run_id] if outcome.records is None else []
-        if failed:
-            raise BenchmarkError(f"{len(failed)} of {len(specs)} run(s) failed (reasons in `status`; the others "
-                                 "finished): " + ", ".join(failed))
+            self.failed += [outcome.run_id] if outcome.records is None else []
 
     def report(self, sweep_id: str, suite: str) -> None:
         from benchmark import leaderboard
 
         out = self.opts.out
+        failed = getattr(self, "failed", [])
+        if failed:
+            print(f"{len(failed)} run(s) failed (reasons: `python -m benchmark status --out {out}`; relaunch them "
+                  "with --retry-failed)", file=sys.stderr)
+        if not read_records(out, warn=False):
+            return
         leaderboard.build(out)
         table = leaderboard.headline(out, suite)
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))

@@ -12,14 +12,15 @@ headline metric and protocol) are copied to ``<to>/<suite>/artifacts/``.
 
 from __future__ import annotations
 
-import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from benchmark.errors import BenchmarkError
-from benchmark.records import RECORDS, read_records, write_text_atomic
+from benchmark.records import RECORDS, iter_runs
+from benchmark.storage import write_bytes_atomic, write_text_atomic
 from benchmark.suites import SUITES
 from metrics import LOWER_IS_BETTER
 
@@ -33,6 +34,41 @@ SUMMARY_COLUMNS = [
     "suite", "model", "prior", "mode", "hparams", "metric", "checkpoint", "representation", "better", "mean",
     "ci95_low", "ci95_high", "n_seeds", "rank",
 ]
+
+
+#: Fields a record must have: without them a row would be wrong (e.g. seeds pooled under another prior).
+REQUIRED = ("run_id", "suite", "model", "prior", "seed", "dataset", "checkpoint", "representation", "metric", "value")
+#: Fields added after the first records were written, and what an older record stands for.
+DEFAULTS = {"mode": "-", "hparams": "-", "eval_dataset": "-", "preset": "-", "wall_s": float("nan"),
+            "hardware_summary": "unknown", "versions": {}}
+
+
+def schema_problem(records: list[dict]) -> str:
+    """Why these records cannot be aggregated ('' if they can)."""
+    for n, record in enumerate(records, 1):
+        missing = [f for f in REQUIRED if record.get(f) is None]
+        if missing:
+            return f"record {n} has no {missing[0]!r} field (an older or damaged schema)"
+        if isinstance(record["value"], bool) or not isinstance(record["value"], int | float):
+            return f"record {n}: value {record['value']!r} is not a number"
+    return ""
+
+
+def usable_records(out: Path, warn: bool = True) -> list[dict]:
+    """Records of every whole run with the required fields, older ones completed with ``DEFAULTS``;
+    a damaged run is skipped and named, never failing the leaderboard of every other run."""
+    records: list[dict] = []
+    for path, found in iter_runs(out):
+        problem = found if isinstance(found, str) else schema_problem(found)
+        if problem:
+            if warn:
+                print(f"warning: skipping {path}: {problem}", file=sys.stderr)
+            continue
+        for record in found:
+            filled = {**DEFAULTS, **{k: v for k, v in record.items() if v is not None}}
+            filled.setdefault("metric_spec", record["metric"])
+            records.append(filled)
+    return records
 
 
 def bootstrap_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
@@ -87,9 +123,9 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
 def build(out: Path, to: Path | None = None) -> list[Path]:
     """Write ``<to>/<suite>/leaderboard.csv`` and plots for every suite with records under ``out``,
     and ``<to>/summary.csv`` across suites."""
-    records = read_records(out)
+    records = usable_records(out)
     if not records:
-        raise BenchmarkError(f"no result records under {out} (run a suite first)")
+        raise BenchmarkError(f"no result records under {out} that can be used (run a suite first)")
     frame = pd.DataFrame(records)
     dest_root = Path(to) if to is not None else Path(out)
     written: list[Path] = []
@@ -123,28 +159,38 @@ def copy_best_artifacts(records: pd.DataFrame, out: Path, dest: Path) -> list[Pa
     with_files = records[records["artifacts"].apply(lambda a: isinstance(a, dict) and bool(a))]
     if with_files.empty:
         return []
-    folders = {p.parent.name: p.parent for p in out.rglob(RECORDS)}
-    written = []
+    folders = {p.parent.name: p.parent.resolve() for p in out.rglob(RECORDS)}
+    written: list[Path] = []
+    refused: set[Path] = set()
     for _, best in best_runs(records, str(records["suite"].iloc[0])).iterrows():
         files = with_files[with_files.run_id == best["run_id"]]
         label = "_".join(str(best[k]) for k in ("model", "prior", "mode", "hparams") if best[k] not in ("-", None))
         label = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in label)
         for artifacts in files["artifacts"]:
             for name, filename in sorted(artifacts.items()):
-                src = folders[best["run_id"]] / filename
-                target = dest / f"{label}_{name}{Path(filename).suffix}"
-                if src.exists() and target not in written:
-                    dest.mkdir(parents=True, exist_ok=True)
-                    tmp = target.with_name(f".{target.name}.tmp")
-                    shutil.copyfile(src, tmp)
-                    tmp.replace(target)
+                folder = folders.get(best["run_id"])
+                if folder is None:
+                    continue
+                src = (folder / str(filename)).resolve()
+                if not src.is_relative_to(folder):  # a record must not make us copy files from elsewhere
+                    if src in refused:
+                        continue
+                    refused.add(src)
+                    print(f"warning: artifact {filename!r} of {best['run_id']} is outside its run folder; not copied",
+                          file=sys.stderr)
+                    continue
+                target = dest / f"{label}_{name}{Path(str(filename)).suffix}"
+                if src.is_file() and target not in written:
+                    write_bytes_atomic(target, src.read_bytes())
                     written.append(target)
     return written
 
 
 def headline(out_or_frame: Path | pd.DataFrame, suite_name: str) -> pd.DataFrame:
     """The suite's headline rows (its lead metric under its lead protocol), best first."""
-    frame = out_or_frame if isinstance(out_or_frame, pd.DataFrame) else pd.DataFrame(read_records(out_or_frame))
+    frame = out_or_frame
+    if not isinstance(frame, pd.DataFrame):
+        frame = pd.DataFrame(usable_records(frame, warn=False))
     metric, checkpoint, rep = SUITES.get(suite_name).headline
     table = aggregate(frame[frame.suite == suite_name])
     sel = table[(table.metric == metric) & (table.checkpoint == checkpoint) & (table.representation == rep)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import io
 from pathlib import Path
 
 import matplotlib
@@ -11,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+
+from benchmark.storage import write_bytes_atomic  # noqa: E402
 
 
 def label(row: pd.Series) -> str:
@@ -21,12 +23,11 @@ def label(row: pd.Series) -> str:
 
 
 def save_figure(fig: plt.Figure, path: Path) -> Path:
-    """Save next to the destination, then rename: no half-written PNG on failure."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    """Render in memory, then write atomically: no half-written PNG on failure, a full disk is one line."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
     plt.close(fig)
-    os.replace(tmp, path)
+    write_bytes_atomic(path, buffer.getvalue())
     return path
 
 

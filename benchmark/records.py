@@ -2,57 +2,95 @@
 
 Every record is self-describing (config, seeds, checkpoint, representation, metric spec,
 sample counts, versions, hardware, cost), so leaderboards are rebuilt from records alone.
+The file ends with a completion marker (record count and SHA-256 of the lines before it):
+a file cut short, emptied or edited has no valid marker, and its run is not done.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
-import tempfile
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from benchmark.errors import BenchmarkError
+from benchmark.storage import write_text_atomic
 
 RECORDS = "records.jsonl"
+MARKER = "records_complete"
 
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file in the same folder, then rename into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+__all__ = ["RECORDS", "read_records", "run_records", "write_json", "write_records", "write_text_atomic"]
 
 
 def write_json(path: Path, obj: Any) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def _marker(body: str, count: int) -> str:
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    return json.dumps({MARKER: {"records": count, "sha256": digest}}) + "\n"
+
+
 def write_records(run_dir: Path, records: Iterable[dict[str, Any]]) -> Path:
+    lines = [json.dumps(r, sort_keys=True, default=str) + "\n" for r in records]
+    body = "".join(lines)
     path = Path(run_dir) / RECORDS
-    write_text_atomic(path, "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in records))
+    write_text_atomic(path, body + _marker(body, len(lines)))
     return path
 
 
-def read_records(out: Path) -> list[dict[str, Any]]:
-    """Every record under ``out`` (any depth), in a stable order."""
+def run_records(path: Path) -> list[dict[str, Any]]:
+    """The records of one ``records.jsonl``; ``BenchmarkError`` saying why if it is not whole."""
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BenchmarkError(f"unreadable ({exc})") from None
+    if not text:
+        raise BenchmarkError("empty")
+    body, _, last = text.rstrip("\n").rpartition("\n")
+    body = body + "\n" if body else ""
+    try:
+        marker = json.loads(last).get(MARKER) if last.startswith("{") else None
+    except json.JSONDecodeError:
+        marker = None
+    if not isinstance(marker, dict):
+        raise BenchmarkError("no completion marker (cut short, or written by an older version)")
+    lines = body.splitlines()
+    if marker.get("records") != len(lines) or marker.get("sha256") != hashlib.sha256(body.encode()).hexdigest():
+        raise BenchmarkError(f"completion marker does not match its {len(lines)} record(s) (damaged or edited)")
+    records = []
+    for n, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            raise BenchmarkError(f"line {n} is not valid JSON") from None
+        if not isinstance(record, dict):
+            raise BenchmarkError(f"line {n} is not a JSON object")
+        records.append(record)
+    return records
+
+
+def iter_runs(out: Path) -> Iterator[tuple[Path, list[dict[str, Any]] | str]]:
+    """(records file, its records or why it is damaged) under ``out`` (any depth), in a stable order."""
     out = Path(out)
     if not out.is_dir():
         raise BenchmarkError(f"results folder {out} does not exist")
-    records: list[dict[str, Any]] = []
     for path in sorted(out.rglob(RECORDS)):
-        for n, line in enumerate(path.read_text().splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise BenchmarkError(f"{path}:{n}: not a valid JSON record") from None
+        try:
+            yield path, run_records(path)
+        except BenchmarkError as exc:
+            yield path, str(exc)
+
+
+def read_records(out: Path, warn: bool = True) -> list[dict[str, Any]]:
+    """Every record of every whole run under ``out``; a damaged run is skipped (and named, if ``warn``)."""
+    records: list[dict[str, Any]] = []
+    for path, found in iter_runs(out):
+        if isinstance(found, str):
+            if warn:
+                print(f"warning: skipping {path}: {found}; rerun `run` to re-score it", file=sys.stderr)
+        else:
+            records += found
     return records

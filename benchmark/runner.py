@@ -6,6 +6,7 @@ command skips what already has records and resumes what has a last checkpoint.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +19,8 @@ from benchmark import provenance
 from benchmark.config import config_hash, from_dict, to_dict
 from benchmark.data import load_dataset
 from benchmark.errors import BenchmarkError
-from benchmark.records import RECORDS, read_records, write_json, write_records
+from benchmark.records import RECORDS, run_records, write_json, write_records
+from benchmark.storage import run_lock
 from benchmark.suites import SUITES, EvalContext, Preset, Suite
 from benchmark.suites.base import gw_diagnostic
 from benchmark.trainer import TrainConfig, Trainer, load_checkpoint
@@ -131,16 +133,30 @@ def load_suite_data(suite: Suite, preset: Preset, data_root: Path | None) -> Sui
 def execute(
     spec: RunSpec, out: Path, data: SuiteData, device: torch.device, progress: bool = True
 ) -> list[dict[str, Any]]:
-    """Train (or resume) one run and score it; returns its records. Skips a run that has them."""
+    """Train (or resume) one run and score it; returns its records. Skips a run that has whole records.
+
+    Holds the run's lock throughout: a second process for the same run waits, then finds the records.
+    """
     run_dir = Path(out) / spec.run_id
     if (run_dir / RECORDS).exists():
-        return read_records(run_dir)
+        try:
+            return run_records(run_dir / RECORDS)
+        except BenchmarkError as exc:
+            print(f"warning: {run_dir / RECORDS}: {exc}; re-scoring the run from its checkpoints", file=sys.stderr)
+    with run_lock(run_dir):
+        try:
+            return run_records(run_dir / RECORDS)
+        except BenchmarkError:
+            return _execute(spec, run_dir, data, device, progress)
+
+
+def _execute(spec: RunSpec, run_dir: Path, data: SuiteData, device: torch.device, progress: bool
+             ) -> list[dict[str, Any]]:
     suite = SUITES.get(spec.suite)
     cfg = spec.config  # everything below reads the hashed config, never the live preset
     train = from_dict(TrainConfig, cfg["train"], where="train")
     model_cfg = resolve_config(spec.model, cfg["model_config"])
     image_shape = tuple(cfg["data"]["image_shape"])
-    run_dir.mkdir(parents=True, exist_ok=True)
     if not (run_dir / "config.json").exists():
         write_json(run_dir / "config.json", {"run_id": spec.run_id, **cfg})
 

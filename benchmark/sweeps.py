@@ -34,7 +34,7 @@ from typing import Any
 
 from benchmark.config import config_hash, to_dict
 from benchmark.errors import BenchmarkError
-from benchmark.records import RECORDS, read_records, write_json
+from benchmark.records import RECORDS, read_records, run_records, write_json
 from benchmark.runner import RunSpec, plan
 from benchmark.trainer import LAST
 from models import MODELS, merge
@@ -127,9 +127,9 @@ def load_sweep(path: Path) -> Sweep:
     seeds = data.get("seeds")
     if seeds is not None and (
         not isinstance(seeds, list) or not seeds or len(set(seeds)) != len(seeds)
-        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+        or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32 for s in seeds)
     ):
-        raise BenchmarkError(f"{where}: seeds must be a non-empty list of distinct non-negative integers")
+        raise BenchmarkError(f"{where}: seeds must be a non-empty list of distinct integers in 0..{2**32 - 1}")
     for key in ("grid", "train"):
         if not isinstance(data.get(key, {}), dict):
             raise BenchmarkError(f"{where}: [{key}] must be a table")
@@ -193,8 +193,8 @@ def measured_seconds_per_step(out: Path) -> dict[tuple[str, str], tuple[float, i
     if not Path(out).is_dir():
         return {}
     per_run: dict[str, tuple[tuple[str, str], float]] = {}
-    for r in read_records(out):
-        if r.get("steps"):
+    for r in read_records(out, warn=False):
+        if r.get("steps") and r.get("wall_s") is not None and "data_config" in r:
             shape = "x".join(str(v) for v in r["data_config"]["image_shape"])
             per_run[r["run_id"]] = ((r["model"], shape), r["wall_s"] / r["steps"])
     by_key: dict[tuple[str, str], list[float]] = {}
@@ -258,15 +258,24 @@ def new_meta(sid: str, sweep: Sweep, specs: list[RunSpec]) -> dict[str, Any]:
     }
 
 
+def _read_meta(path: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads(path.read_text())
+        meta["created"], meta["runs"], meta["jobs"]  # noqa: B018 - the fields every reader needs
+        return meta
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BenchmarkError(f"{path}: not valid sweep metadata ({type(exc).__name__}); move it away") from None
+
+
 def load_meta(out: Path, sid: str) -> dict[str, Any] | None:
     path = meta_path(out, sid)
-    return json.loads(path.read_text()) if path.exists() else None
+    return _read_meta(path) if path.exists() else None
 
 
 def all_metas(out: Path) -> list[dict[str, Any]]:
     """Every sweep stored under ``out``, oldest first."""
     paths = sorted((Path(out) / SWEEPS_DIR).glob("*.json"))
-    return sorted((json.loads(p.read_text()) for p in paths), key=lambda m: m["created"])
+    return sorted((_read_meta(p) for p in paths), key=lambda m: m["created"])
 
 
 def record_submission(out: Path, meta: dict[str, Any], launcher: str, options: dict[str, Any],
@@ -315,18 +324,26 @@ def run_state(out: Path, run_id: str, entry: dict[str, Any] | None, queued: tupl
     """
     run_dir = Path(out) / run_id
     job = entry["job"] if entry else None
+    damaged = ""
     if (run_dir / RECORDS).exists():
-        return RunState(run_id, "done", job)
+        try:
+            run_records(run_dir / RECORDS)
+            return RunState(run_id, "done", job)
+        except BenchmarkError as exc:
+            damaged = f"; {RECORDS}: {exc} (`run` re-scores it)"
     if queued and queued[0] in ("pending", "running"):
         return RunState(run_id, queued[0], job, queued[1])
     if (run_dir / ERROR_FILE).exists():
-        error = json.loads((run_dir / ERROR_FILE).read_text())
-        return RunState(run_id, "failed", job, error.get("error", "see the log"))
+        try:
+            error = json.loads((run_dir / ERROR_FILE).read_text()).get("error", "see the log")
+        except (OSError, ValueError, AttributeError):
+            error = f"see the log ({ERROR_FILE} is unreadable)"
+        return RunState(run_id, "failed", job, error)
     if queued and queued[0] == "failed":
         return RunState(run_id, "failed", job, queued[1])
     partial = "; checkpoint_last.pt kept for resuming" if (run_dir / LAST).exists() else ""
-    why = "never submitted" if entry is None else f"launched ({entry['launcher']}), not queued, no records"
-    return RunState(run_id, "missing", job, why + partial)
+    why = "never submitted" if entry is None else f"launched ({entry['launcher']}), not queued, no whole records"
+    return RunState(run_id, "missing", job, why + partial + damaged)
 
 
 def counts(states: list[RunState]) -> dict[str, int]:

@@ -8,6 +8,8 @@ continues the exact batch and noise sequence of an uninterrupted one.
 
 from __future__ import annotations
 
+import copy
+import io
 import math
 import os
 import random
@@ -23,11 +25,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from benchmark.checkpoints import CHECKPOINT_FORMAT, load_state, pack_rng, unpack_rng
 from benchmark.data import identity_collate
-from benchmark.errors import BenchmarkError, NonFiniteLossError
+from benchmark.errors import BenchmarkError, CheckpointError, NonFiniteLossError, UnsafeCheckpointError
+from benchmark.storage import make_dir, write_bytes_atomic
 from models.base import BenchmarkModel
 
 BEST, LAST = "checkpoint_best.pt", "checkpoint_last.pt"
+HOLD_ENV = "GWAE_BENCH_HOLD"
 
 
 @dataclass(frozen=True)
@@ -82,15 +87,22 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def save_atomic(obj: Any, path: Path) -> None:
-    """Write to a temporary file of this process, then rename: readers never see a partial file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+def save_bytes(obj: Any) -> bytes:
+    """Serialise in memory, so a full disk fails in our atomic write (one clear line), not inside torch."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def hold_point(run_dir: Path, epoch: int) -> None:
+    """Test hook for event-synchronised tests: with ``$GWAE_BENCH_HOLD=DIR``, after each epoch touch
+    ``DIR/<run>.epoch<N>`` and wait while ``DIR/hold`` exists (so a test interrupts mid-training, never late)."""
+    folder = os.environ.get(HOLD_ENV)
+    if not folder:
+        return
+    Path(folder, f"{Path(run_dir).name}.epoch{epoch}").touch()
+    while Path(folder, "hold").exists():
+        time.sleep(0.05)
 
 
 class Trainer:
@@ -130,41 +142,61 @@ class Trainer:
 
     # -- checkpoints ------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
+        """Tensors, numbers and strings only, so it loads with ``weights_only=True``."""
         return {
+            "format": CHECKPOINT_FORMAT,
             "model": self.model.state_dict(),
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "result": asdict(self.result),
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                "numpy": np.random.get_state(),
-                "python": random.getstate(),
-            },
+            "rng": pack_rng(),
         }
 
+    def _restore(self, state: dict[str, Any]) -> None:
+        try:
+            self.model.load_state_dict(state["model"])
+            for k, opt in self.optimizers.items():
+                opt.load_state_dict(state["optimizers"][k])
+            self.result = TrainResult(**state["result"])
+            unpack_rng(state["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"does not fit this run ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+
     def _resume(self) -> bool:
-        path = self.run_dir / LAST
-        if not path.exists():
+        """Resume from the last checkpoint; if it is unreadable, from the best one, else from scratch.
+
+        A refused (unsafe or older-format) checkpoint stops the run: it is never loaded and never replaced.
+        """
+        if not (self.run_dir / LAST).exists():
             return False
-        state = torch.load(path, map_location=self.device, weights_only=False)
-        self.model.load_state_dict(state["model"])
-        for k, opt in self.optimizers.items():
-            opt.load_state_dict(state["optimizers"][k])
-        self.result = TrainResult(**state["result"])
-        if not self.result.finished:
-            self.result.resumed_at.append(self.result.epochs)
-        rng = state["rng"]
-        torch.set_rng_state(rng["torch"].cpu())
-        if rng["cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
-        np.random.set_state(rng["numpy"])
-        random.setstate(rng["python"])
-        return True
+        initial = copy.deepcopy(self._state())
+        problem = ""
+        for name in (LAST, BEST):
+            path = self.run_dir / name
+            try:
+                if not path.exists():
+                    raise CheckpointError("missing")
+                self._restore(load_state(path, self.device))
+            except UnsafeCheckpointError:
+                raise
+            except CheckpointError as exc:
+                problem = problem or f"{exc}"
+                self._restore(initial)
+                continue
+            if name == BEST:  # it replaces the unreadable file (a finished run is scored from ``last`` too)
+                write_bytes_atomic(self.run_dir / LAST, path.read_bytes())
+                print(f"warning: {self.run_dir / LAST} is unreadable ({problem}); resuming from {BEST} "
+                      f"(epoch {self.result.epochs})", file=sys.stderr, flush=True)
+            if not self.result.finished:
+                self.result.resumed_at.append(self.result.epochs)
+            return True
+        print(f"warning: {self.run_dir / LAST} is unreadable ({problem}) and {BEST} cannot replace it; "
+              "restarting the run from scratch", file=sys.stderr, flush=True)
+        return False
 
     # -- loop -------------------------------------------------------------------------------
     def fit(self) -> TrainResult:
         """Train until early stopping or ``max_epochs``; resumes from ``checkpoint_last.pt``."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        make_dir(self.run_dir)
         if not self._resume():
             seed_everything(self.seed)
         if self.result.finished:
@@ -185,16 +217,20 @@ class Trainer:
             res.history.append(
                 {"epoch": epoch + 1, **{f"train_{k}": v for k, v in train_terms.items()}, "val_loss": val}
             )
-            if val < res.best_val:
+            improved = val < res.best_val
+            if improved:
                 res.best_val, res.best_epoch = val, epoch + 1
-                save_atomic({"model": self.model.state_dict(), "epoch": epoch + 1}, self.run_dir / BEST)
             res.stopped_early = res.epochs - res.best_epoch >= cfg.patience
             res.finished = res.stopped_early or res.epochs >= cfg.max_epochs
             res.wall_s = time.perf_counter() - start
             res.peak_rss_mb = max(res.peak_rss_mb, peak_rss_mb())
             if self.device.type == "cuda":
                 res.peak_cuda_mb = max(res.peak_cuda_mb, torch.cuda.max_memory_allocated(self.device) / 2**20)
-            save_atomic(self._state(), self.run_dir / LAST)
+            state = save_bytes({**self._state(), "epoch": epoch + 1})
+            if improved:  # the full state: an unreadable last checkpoint falls back to it
+                write_bytes_atomic(self.run_dir / BEST, state)
+            write_bytes_atomic(self.run_dir / LAST, state)
+            hold_point(self.run_dir, res.epochs)
             bar.set_postfix(val=f"{val:.4g}", best=f"{res.best_val:.4g}@{res.best_epoch}")
             if res.finished:
                 break
@@ -237,6 +273,12 @@ class Trainer:
 def load_checkpoint(model: BenchmarkModel, run_dir: Path, which: str, device: torch.device) -> BenchmarkModel:
     """Load the ``best`` or ``last`` weights of a finished run into ``model``."""
     path = Path(run_dir) / (BEST if which == "best" else LAST)
-    state = torch.load(path, map_location=device, weights_only=False)
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(load_state(path, device)["model"])
+    except UnsafeCheckpointError:
+        raise
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    except (KeyError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: does not fit this run ({type(exc).__name__})") from None
     return model.to(device).eval()

@@ -1,11 +1,18 @@
 """Shared fixtures."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
 from benchmark.data import ImageSet
 from benchmark.trainer import TrainConfig, Trainer
 from models import build_model, resolve_config
+
+pytest_plugins = ["pytester"]
 
 
 def _tiny_set(n: int, seed: int) -> ImageSet:
@@ -52,3 +59,23 @@ def crash_on_step(monkeypatch):
         return lambda: monkeypatch.setattr(model_cls, "train_batch", original)
 
     return arm
+
+
+@pytest.fixture
+def spawn():
+    """``spawn(*cli_args, env=None)``: a ``python -m benchmark`` child (text pipes) that is killed when the
+    test ends, also when pytest is interrupted (Ctrl-C runs fixture teardown), so no CLI child outlives it."""
+    procs: list[subprocess.Popen] = []
+
+    def start(*args: str, env: dict | None = None) -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-m", "benchmark", *args], cwd=Path(__file__).resolve().parents[1],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, **(env or {})})
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()

@@ -6,8 +6,6 @@ import json
 import multiprocessing
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -196,13 +194,8 @@ def values(out: Path) -> dict:
             if r["run_id"].startswith("ood-")}
 
 
-def cli(*args: str, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "benchmark", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)
-
-
 @pytest.mark.slow
-def test_kill_9_during_training_then_the_same_command_resumes_to_the_same_metrics(tmp_path):
+def test_kill_9_during_training_then_the_same_command_resumes_to_the_same_metrics(tmp_path, spawn):
     sweep = write(tmp_path / "long.toml", """
 suite = "ood"
 preset = "smoke"
@@ -217,7 +210,7 @@ patience = 12
     killed, reference = tmp_path / "killed", tmp_path / "reference"
     command = ["run", "--sweep", str(sweep), "--no-progress", "--device", "cpu", "--out"]
 
-    proc = cli(*command, str(killed))
+    proc = spawn(*command, str(killed))
     last = killed / spec.run_id / "checkpoint_last.pt"
     deadline = time.monotonic() + 300
     while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -225,11 +218,11 @@ patience = 12
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate()
     assert proc.returncode == -signal.SIGKILL
-    epochs_done = torch.load(last, weights_only=False)["result"]["epochs"]
+    epochs_done = torch.load(last, weights_only=True)["result"]["epochs"]
     assert 1 <= epochs_done < 12 and not (killed / spec.run_id / "records.jsonl").exists()
 
-    again = cli(*command, str(killed))
-    uninterrupted = cli(*command, str(reference))
+    again = spawn(*command, str(killed))
+    uninterrupted = spawn(*command, str(reference))
     for p in (again, uninterrupted):
         _, err = p.communicate(timeout=600)
         assert p.returncode == 0, err

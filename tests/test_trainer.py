@@ -45,7 +45,7 @@ def test_early_stopping_keeps_the_best_checkpoint(tmp_path, make_trainer, monkey
     result = trainer.fit()
     assert (result.epochs, result.best_epoch, result.stopped_early) == (4, 2, True)
     assert (tmp_path / BEST).exists() and (tmp_path / LAST).exists()
-    assert torch.load(tmp_path / BEST, weights_only=False)["epoch"] == 2
+    assert torch.load(tmp_path / BEST, weights_only=True)["epoch"] == 2
     load_checkpoint(trainer.model, tmp_path, "best", torch.device("cpu"))
 
 

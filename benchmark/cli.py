@@ -139,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--out", type=Path, default=Path("runs"), help="results folder to read (default: runs/)")
     lb.add_argument("--to", type=Path, default=None, help="destination (default: inside --out)")
 
+    se = sub.add_parser("seal", help="add completion markers to the records of runs written before markers existed "
+                        "(folders you trust)")
+    se.add_argument("--out", type=Path, default=Path("runs"), help="results folder (default: runs/)")
+
     sub.add_parser("list", help="registered suites, models, priors, datasets, metrics and launchers")
     return p
 
@@ -345,6 +349,26 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_seal(args: argparse.Namespace) -> int:
+    from benchmark.records import RECORDS, seal_records
+
+    if not args.out.is_dir():
+        raise BenchmarkError(f"results folder {args.out} does not exist")
+    sealed = refused = 0
+    for path in sorted(args.out.rglob(RECORDS)):
+        try:
+            count = seal_records(path)
+        except BenchmarkError as exc:
+            refused += 1
+            print(f"not sealed: {path}: {exc}", file=sys.stderr)
+            continue
+        if count is not None:
+            sealed += 1
+            print(f"sealed {path} ({count} records)")
+    print(f"{sealed} run(s) sealed, {refused} refused", file=sys.stderr)
+    return 1 if refused else 0
+
+
 def cmd_list(_: argparse.Namespace) -> int:
     from benchmark.data import DATASETS
     from benchmark.launchers import LAUNCHERS
@@ -364,7 +388,7 @@ def cmd_list(_: argparse.Namespace) -> int:
 
 COMMANDS = {
     "run": cmd_run, "plan": cmd_plan, "status": cmd_status, "collect": cmd_collect, "leaderboard": cmd_leaderboard,
-    "list": cmd_list,
+    "list": cmd_list, "seal": cmd_seal,
 }
 
 

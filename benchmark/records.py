@@ -21,7 +21,8 @@ from benchmark.storage import write_text_atomic
 RECORDS = "records.jsonl"
 MARKER = "records_complete"
 
-__all__ = ["RECORDS", "read_records", "run_records", "write_json", "write_records", "write_text_atomic"]
+__all__ = ["RECORDS", "read_records", "run_records", "seal_records", "write_json", "write_records",
+           "write_text_atomic"]
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -94,3 +95,32 @@ def read_records(out: Path, warn: bool = True) -> list[dict[str, Any]]:
         else:
             records += found
     return records
+
+
+def seal_records(path: Path) -> int | None:
+    """Add the completion marker to a ``records.jsonl`` written before markers existed; the record count.
+
+    For folders the user trusts (``python -m benchmark seal``): every line must be a JSON object with a
+    ``metric`` and a ``value``, else ``BenchmarkError`` says which. A file that is already whole is left
+    alone (``None``); a file with a marker that does not match is damaged, not old, and is refused.
+    """
+    try:
+        run_records(path)
+        return None
+    except BenchmarkError as exc:
+        if not str(exc).startswith("no completion marker"):
+            raise
+    lines = [line for line in Path(path).read_text().splitlines() if line.strip()]
+    records = []
+    for n, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            raise BenchmarkError(f"line {n} is not valid JSON: not sealed") from None
+        if not isinstance(record, dict) or "metric" not in record or "value" not in record:
+            raise BenchmarkError(f"line {n} is not a record (no metric and value): not sealed")
+        records.append(record)
+    if not records:
+        raise BenchmarkError("no records: not sealed")
+    write_records(Path(path).parent, records)
+    return len(records)

@@ -206,16 +206,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
-
-
 def cmd_plan(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from benchmark import sweeps
+    from benchmark.sweeps import duration as _duration
 
     sweep, specs, data, states = _prepare(args)
     sid = sweeps.sweep_id(sweep.suite, specs)

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import traceback
@@ -114,8 +115,15 @@ class LocalLauncher(Launcher):
             record({s.run_id: None for s in specs}, [])
         print(f"{len(specs)} run(s) to train on {self.device.type}; results in {out} (sweep {sweep_id})",
               file=sys.stderr)
+        costs = sweeps.estimate(specs, len(data.train), out)
+        measured: dict[str, list[float]] = {}
         for i, spec in enumerate(specs, 1):
-            records = runner.execute(spec, out, data, self.device, progress=self.opts.progress)
+            rates = {m: statistics.median(v) for m, v in measured.items()}
+            print(sweeps.progress_line(i, costs, [s.model for s in specs], rates), file=sys.stderr, flush=True)
+            records = runner.execute(spec, out, data, self.device, progress=self.opts.progress,
+                                     progress_desc=f"run {i}/{len(specs)} {spec.run_id}")
+            if records and records[0].get("steps"):
+                measured.setdefault(spec.model, []).append(records[0]["wall_s"] / records[0]["steps"])
             print(f"[{i}/{len(specs)}] {spec.run_id}: {_headline(spec.suite, records)}", file=sys.stderr)
 
     def report(self, sweep_id: str, suite: str) -> None:

@@ -100,6 +100,12 @@ def _headline(suite_name: str, records: list[dict[str, Any]]) -> str:
     return f"{metric} = {lead[0]['value']:.4f}" if lead else "done"
 
 
+def _seconds_per_step(records: list[dict[str, Any]]) -> float:
+    """A finished run's wall seconds (training, across resumes, and each scoring pass) per training step."""
+    scoring = {(r["checkpoint"], r["representation"]): r.get("eval_wall_s", 0.0) for r in records}
+    return (records[0]["wall_s"] + sum(scoring.values())) / records[0]["steps"]
+
+
 @LAUNCHERS.register("local", "train the runs one after the other in this process (the default)")
 class LocalLauncher(Launcher):
     name = "local"
@@ -123,7 +129,7 @@ class LocalLauncher(Launcher):
             records = runner.execute(spec, out, data, self.device, progress=self.opts.progress,
                                      progress_desc=f"run {i}/{len(specs)} {spec.run_id}")
             if records and records[0].get("steps"):
-                measured.setdefault(spec.model, []).append(records[0]["wall_s"] / records[0]["steps"])
+                measured.setdefault(spec.model, []).append(_seconds_per_step(records))
             print(f"[{i}/{len(specs)}] {spec.run_id}: {_headline(spec.suite, records)}", file=sys.stderr)
 
     def report(self, sweep_id: str, suite: str) -> None:

@@ -226,14 +226,15 @@ def estimate(specs: list[RunSpec], n_train: int, out: Path) -> list[dict[str, An
 
 
 def progress_line(k: int, costs: list[dict[str, Any]], models: list[str], measured: dict[str, float]) -> str:
-    """'run k of n' and the ETA of runs k..n: their step budgets at the step rates measured in this sweep
-    (``measured``: model -> s/step of its finished runs), else ``estimate``'s figure."""
+    """'run k of n' and the ETA of runs k..n: their step budgets times the seconds per step measured in this
+    sweep (``measured``: model -> wall seconds of its finished runs, scoring included, per training step),
+    else ``estimate``'s training-only figure."""
     left = list(zip(costs[k - 1:], models[k - 1:], strict=True))
     eta = sum(c["steps"] * measured.get(m, c["s_per_step"]) for c, m in left)
     sources = sorted({"measured in this sweep" if m in measured else c["cost_source"].split(":")[0] for c, m in left})
     steps = sum(c["steps"] for c, _ in left)
-    return (f"run {k} of {len(costs)}: sweep ETA {duration(eta)} at most ({steps:,} steps left; "
-            f"step rates: {', '.join(sources)})")
+    return (f"run {k} of {len(costs)}: sweep ETA about {duration(eta)} ({steps:,} training steps left; "
+            f"seconds per step: {', '.join(sources)})")
 
 
 def duration(seconds: float) -> str:

@@ -227,7 +227,7 @@ patience = 12
     assert live.state == "running" and "training: epoch" in live.detail, live
     _, err = proc.communicate()
     assert proc.returncode == -signal.SIGKILL
-    assert "run 1 of 1: sweep ETA" in err
+    assert "run 1 of 1: sweep ETA about" in err
     status = subprocess.run([sys.executable, "-m", "benchmark", "status", "--out", str(killed)], cwd=ROOT,
                             capture_output=True, text=True)
     assert f"missing  {spec.run_id}" in status.stdout, status.stdout  # its process is gone
@@ -257,8 +257,12 @@ def test_a_live_heartbeat_makes_a_run_running_and_progress_names_run_k_of_n(tmp_
     assert state.state == "running" and "step 8 of at most 96" in state.detail
     costs = [{"steps": 100, "s_per_step": 0.5, "cost_source": "table: 2-core CPU"}] * 3
     line = sweeps.progress_line(2, costs, ["vae", "vae", "wae"], {"vae": 0.1})
-    assert line.startswith("run 2 of 3: sweep ETA 60 s") and "200 steps left" in line  # 100 x 0.1 + 100 x 0.5
+    assert line.startswith("run 2 of 3: sweep ETA about 60 s")  # 100 steps x 0.1 s + 100 steps x 0.5 s
+    assert "200 training steps left" in line
     assert "measured in this sweep" in line and "table" in line
+    passes = [{"checkpoint": c, "representation": "mean", "eval_wall_s": e, "wall_s": 10.0, "steps": 4}
+              for c, e in (("best", 2.0), ("best", 2.0), ("last", 4.0))]  # two rows of one scoring pass
+    assert launchers._seconds_per_step(passes) == (10.0 + 2.0 + 4.0) / 4
 
 
 def test_run_state_precedence(tmp_path):

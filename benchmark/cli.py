@@ -1,4 +1,4 @@
-"""Command line: ``python -m benchmark {run,plan,status,collect,leaderboard,list}``.
+"""Command line: ``python -m benchmark {run,plan,status,collect,leaderboard,report,list}``.
 
 Every input is validated (names, values, data files and their checksums) before anything is
 written, and user errors print one line on stderr with a non-zero exit and no traceback.
@@ -121,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     lb = sub.add_parser("leaderboard", help="rebuild leaderboards, summary and plots from stored records")
     lb.add_argument("--out", type=Path, default=Path("runs"), help="results folder to read (default: runs/)")
     lb.add_argument("--to", type=Path, default=None, help="destination (default: inside --out)")
+
+    rp = sub.add_parser("report", help="rebuild the leaderboards and write one HTML page of them all, <to>/index.html")
+    rp.add_argument("--out", type=Path, default=Path("runs"), help="results folder to read (default: runs/)")
+    rp.add_argument("--to", type=Path, default=None, help="destination (default: inside --out)")
 
     sub.add_parser("list", help="registered suites, models, priors, datasets, metrics and launchers")
     return p
@@ -312,6 +316,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from benchmark import leaderboard
+
+    page = leaderboard.build(args.out, args.to)[-1]
+    print(f"{page} ({page.stat().st_size:,} bytes; open it in a browser, offline)")
+    return 0
+
+
 def cmd_list(_: argparse.Namespace) -> int:
     from benchmark.data import DATASETS
     from benchmark.launchers import LAUNCHERS
@@ -331,7 +343,7 @@ def cmd_list(_: argparse.Namespace) -> int:
 
 COMMANDS = {
     "run": cmd_run, "plan": cmd_plan, "status": cmd_status, "collect": cmd_collect, "leaderboard": cmd_leaderboard,
-    "list": cmd_list,
+    "report": cmd_report, "list": cmd_list,
 }
 
 

@@ -82,23 +82,25 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
 
 def build(out: Path, to: Path | None = None) -> list[Path]:
     """Write ``<to>/<suite>/leaderboard.csv`` and plots for every suite with records under ``out``,
-    and ``<to>/summary.csv`` across suites."""
+    ``<to>/summary.csv`` across suites, and the page of them all, ``<to>/index.html`` (``benchmark.report``)."""
+    from benchmark import report
+
     records = read_records(out)
     if not records:
         raise BenchmarkError(f"no result records under {out} (run a suite first)")
     frame = pd.DataFrame(records)
     dest_root = Path(to) if to is not None else Path(out)
-    written: list[Path] = []
+    by_suite: dict[str, list[Path]] = {}
     for suite_name, sub in frame.groupby("suite"):
         dest = dest_root / str(suite_name)
         path = dest / "leaderboard.csv"
         write_text_atomic(path, aggregate(sub).to_csv(index=False, float_format="%.4f"))
-        written.append(path)
-        written += SUITES.get(str(suite_name)).plot(sub, dest)
-        written += copy_best_artifacts(sub, Path(out), dest / "artifacts")
+        by_suite[str(suite_name)] = [path, *SUITES.get(str(suite_name)).plot(sub, dest),
+                                     *copy_best_artifacts(sub, Path(out), dest / "artifacts")]
     path = dest_root / "summary.csv"
     write_text_atomic(path, summary(frame).to_csv(index=False, float_format="%.4f"))
-    return [*written, path]
+    page = report.write(frame, Path(out), dest_root, by_suite)
+    return [*(p for files in by_suite.values() for p in files), path, page]
 
 
 def best_runs(records: pd.DataFrame, suite_name: str) -> pd.DataFrame:

@@ -139,7 +139,8 @@ class LocalLauncher(Launcher):
         leaderboard.build(out)
         table = leaderboard.headline(out, suite)
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-        print(f"leaderboard: {out / suite / 'leaderboard.csv'}", file=sys.stderr)
+        print(f"leaderboard: {out / suite / 'leaderboard.csv'}; every suite on one page: {out / 'index.html'}",
+              file=sys.stderr)
 
 
 @dataclass

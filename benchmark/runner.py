@@ -149,6 +149,14 @@ def execute(
     run_dir = Path(out) / spec.run_id
     if (run_dir / RECORDS).exists():
         return read_records(run_dir)
+    try:
+        return _train_and_score(spec, Path(out), run_dir, data, device, progress, progress_desc)
+    finally:  # finished, failed or interrupted: no longer running (a SIGKILL leaves it to heartbeat.running)
+        heartbeat.clear(run_dir)
+
+
+def _train_and_score(spec: RunSpec, out: Path, run_dir: Path, data: SuiteData, device: torch.device, progress: bool,
+                     progress_desc: str | None) -> list[dict[str, Any]]:
     suite = SUITES.get(spec.suite)
     preset = suite.presets[spec.preset]
     cfg = spec.config
@@ -162,7 +170,7 @@ def execute(
     prior, mode = prior_of(spec.model, model_cfg)
     defaults = to_dict(resolve_config(spec.model, {"z_dim": model_cfg.z_dim}))
     hparams = hparams_label(cfg["model_config"], defaults)
-    curves = Curves(run_dir, Path(out) / TENSORBOARD_DIR / tensorboard_name(spec, prior, mode, hparams))
+    curves = Curves(run_dir, out / TENSORBOARD_DIR / tensorboard_name(spec, prior, mode, hparams))
 
     torch.manual_seed(spec.seed)  # model initialisation depends on the seed only
     model = build_model(spec.model, model_cfg, image_shape)
@@ -200,5 +208,4 @@ def execute(
                     "eval_wall_s": eval_wall, "timestamp": stamp, **row,
                 })
     write_records(run_dir, records)
-    heartbeat.clear(run_dir)
     return records

@@ -103,3 +103,28 @@ def test_heartbeat_says_running_only_while_its_process_lives(tmp_path, monkeypat
     assert heartbeat.running(tmp_path) is None
     heartbeat.clear(tmp_path)
     assert heartbeat.running(tmp_path) is None
+
+
+def test_tensorboard_folder_names_suite_model_prior_hparams_and_seed():
+    from benchmark.runner import RunSpec, tensorboard_name
+
+    spec = RunSpec("ood", "smoke", "gwae-gmp", 2, {"x": 1})
+    assert tensorboard_name(spec, "gaussian_mixture", "fixed", "beta=8.0 prior.mode=fixed") == (
+        f"ood/gwae-gmp/gaussian_mixture-fixed/beta=8.0,prior.mode=fixed/seed2-{spec.run_id.rsplit('-', 1)[-1]}")
+    assert tensorboard_name(spec, "normal", "-", "-").split("/")[2:4] == ["normal", "default"]
+
+
+def test_a_run_that_fails_leaves_no_heartbeat_behind(tmp_path, monkeypatch):
+    from benchmark import runner
+
+    spec = runner.RunSpec("ood", "smoke", "vae", 0, {"x": 1})
+
+    def dies(spec, out, run_dir, *args):
+        run_dir.mkdir(parents=True)
+        heartbeat.beat(run_dir, "training", epoch=1, step=1, total_steps=2)
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(runner, "_train_and_score", dies)
+    with pytest.raises(RuntimeError):
+        runner.execute(spec, tmp_path, None, None)
+    assert not (tmp_path / spec.run_id / heartbeat.HEARTBEAT).exists()

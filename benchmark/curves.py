@@ -81,7 +81,7 @@ class Curves:
         self.steps = [r for r in _read_csv(self.run_dir / STEPS_CSV) if int(r["step"]) <= step]
         self.epochs = [r for r in _read_csv(self.run_dir / EPOCHS_CSV) if int(r["step"]) <= step]
         if self.tensorboard_dir is not None:
-            self.writer = tensorboard_writer(self.tensorboard_dir, step + 1 if step else None)
+            self.writer = tensorboard_writer(self.tensorboard_dir, step + 1)  # also drops a killed first epoch
 
     def epoch_start(self) -> None:
         self._sums, self._n = {}, 0

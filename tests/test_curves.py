@@ -60,14 +60,15 @@ def test_killed_and_resumed_run_is_one_curve_without_duplicated_steps(tmp_path, 
             assert {k: float(v) for k, v in g.items()} == pytest.approx({k: float(v) for k, v in w.items()})
 
 
-def test_tensorboard_event_files_resume_without_duplicated_steps(tmp_path, make_trainer, crash_on_step):
+@pytest.mark.parametrize("killed_at", [3, 5])  # in the first epoch (no checkpoint yet), in the second
+def test_tensorboard_event_files_resume_without_duplicated_steps(tmp_path, make_trainer, crash_on_step, killed_at):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     crashing = fit(make_trainer, tmp_path / "run", tmp_path / "tb")
-    restore = crash_on_step(type(crashing.model), 5)
+    restore = crash_on_step(type(crashing.model), killed_at)
     with pytest.raises(KeyboardInterrupt):
-        crashing.fit()  # step 4's point reached the event file (closed on the way out), not the checkpoint
+        crashing.fit()  # the points before the kill reached the event file (closed on the way out)
     restore()
     fit(make_trainer, tmp_path / "run", tmp_path / "tb").fit()
     events = EventAccumulator(str(tmp_path / "tb"))

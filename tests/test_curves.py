@@ -44,14 +44,16 @@ def test_gwae_curves_hold_every_loss_term_learning_rates_speed_and_validation(tm
     assert [float(r["val_loss"]) for r in epochs] == pytest.approx([h["val_loss"] for h in history], rel=1e-6)
 
 
-def test_killed_and_resumed_run_is_one_curve_without_duplicated_steps(tmp_path, make_trainer, crash_on_step):
+@pytest.mark.parametrize("killed_at", [3, 5])  # in the first epoch (no checkpoint yet), in the second
+def test_killed_and_resumed_run_is_one_curve_without_duplicated_steps(tmp_path, make_trainer, crash_on_step,
+                                                                      killed_at):
     fit(make_trainer, tmp_path / "a").fit()
     crashing = fit(make_trainer, tmp_path / "b", flush_every_s=0.0)  # flush at every point: rows past the checkpoint
-    restore = crash_on_step(type(crashing.model), 5)  # killed at epoch 2, step 2 (step 4 already written)
+    restore = crash_on_step(type(crashing.model), killed_at)
     with pytest.raises(KeyboardInterrupt):
         crashing.fit()
     restore()
-    assert 4 in [int(r["step"]) for r in read(tmp_path / "b" / STEPS_CSV)]
+    assert killed_at - 1 in [int(r["step"]) for r in read(tmp_path / "b" / STEPS_CSV)]  # logged, not checkpointed
     fit(make_trainer, tmp_path / "b").fit()
     for name in (STEPS_CSV, EPOCHS_CSV):
         got, want = read(tmp_path / "b" / name), read(tmp_path / "a" / name)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -168,10 +167,11 @@ def write(frame: pd.DataFrame, out: Path, root: Path, files: dict[str, list[Path
     """Write ``<root>/index.html`` for the records in ``frame``; ``files``: suite -> files ``build`` wrote."""
     suites = sorted(str(s) for s in frame["suite"].unique())
     runs = frame["run_id"].nunique() if "run_id" in frame else len(frame)
+    newest = frame["timestamp"].dropna().max() if "timestamp" in frame else "-"  # not now: a rebuild is identical
     nav = "".join(f'<a href="#suite-{esc(s)}">{esc(s)}</a>' for s in suites)
     body = (
         f"<h1>gwae-bench results</h1><p class=meta>{len(frame)} records of {runs} runs (read from {esc(out)}), "
-        f"built {datetime.now(UTC).isoformat(timespec='seconds')}.</p><nav>{nav}</nav>"
+        f"the newest scored {esc(newest)}.</p><nav>{nav}</nav>"
         '<section id="summary"><h2>Summary across suites</h2><p class="note">Each suite ranks its own model '
         "configurations by its headline metric (rank r of n). Suites score different model sets, so the mean rank "
         "is over the suites a configuration is scored in, shown next to it; compare mean ranks only between equal "

@@ -137,3 +137,9 @@ def test_page_in_headless_chromium_loads_every_table_and_image_and_sorts_on_clic
     assert set(sorts) == {"table-summary", *(f"table-{s}" for s in MODELS)}
     for sort in sorts.values():
         assert sort["ascending"] and sort["descending"] and sort["reordered"] and sort["distinct"] > 1, sort
+
+
+def test_report_without_records_is_one_line_and_writes_nothing(tmp_path, capsys):
+    (tmp_path / "runs").mkdir()
+    assert main(["report", "--out", str(tmp_path / "runs"), "--to", str(tmp_path / "results")]) == 2
+    assert capsys.readouterr().err.startswith("error: no result records") and not (tmp_path / "results").exists()

@@ -1,4 +1,4 @@
-"""Command line: ``python -m benchmark {run,plan,status,collect,leaderboard,list}``.
+"""Command line: ``python -m benchmark {run,plan,status,collect,leaderboard,report,list}``.
 
 Every input is validated (names, values, data files and their checksums) before anything is
 written, and user errors print one line on stderr with a non-zero exit and no traceback.
@@ -143,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(folders you trust)")
     se.add_argument("--out", type=Path, default=Path("runs"), help="results folder (default: runs/)")
 
+    rp = sub.add_parser("report", help="rebuild the leaderboards and write one HTML page of them all, <to>/index.html")
+    rp.add_argument("--out", type=Path, default=Path("runs"), help="results folder to read (default: runs/)")
+    rp.add_argument("--to", type=Path, default=None, help="destination (default: inside --out)")
+
     sub.add_parser("list", help="registered suites, models, priors, datasets, metrics and launchers")
     return p
 
@@ -229,16 +233,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if getattr(launcher, "failed", None) else 0
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
-
-
 def cmd_plan(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from benchmark import sweeps
+    from benchmark.sweeps import duration as _duration
 
     sweep, specs, data, states = _prepare(args)
     sid = sweeps.sweep_id(sweep.suite, specs)
@@ -369,6 +368,14 @@ def cmd_seal(args: argparse.Namespace) -> int:
     return 1 if refused else 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from benchmark import leaderboard
+
+    page = leaderboard.build(args.out, args.to)[-1]
+    print(f"{page} ({page.stat().st_size:,} bytes; open it in a browser, offline)")
+    return 0
+
+
 def cmd_list(_: argparse.Namespace) -> int:
     from benchmark.data import DATASETS
     from benchmark.launchers import LAUNCHERS
@@ -388,7 +395,7 @@ def cmd_list(_: argparse.Namespace) -> int:
 
 COMMANDS = {
     "run": cmd_run, "plan": cmd_plan, "status": cmd_status, "collect": cmd_collect, "leaderboard": cmd_leaderboard,
-    "list": cmd_list, "seal": cmd_seal,
+    "report": cmd_report, "list": cmd_list, "seal": cmd_seal,
 }
 
 

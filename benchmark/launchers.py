@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 from collections.abc import Callable
@@ -103,6 +104,12 @@ def _headline(suite_name: str, records: list[dict[str, Any]]) -> str:
     return f"{metric} = {lead[0]['value']:.4f}" if lead else "done"
 
 
+def _seconds_per_step(records: list[dict[str, Any]]) -> float:
+    """A finished run's wall seconds (training, across resumes, and each scoring pass) per training step."""
+    scoring = {(r["checkpoint"], r["representation"]): r.get("eval_wall_s", 0.0) for r in records}
+    return (records[0]["wall_s"] + sum(scoring.values())) / records[0]["steps"]
+
+
 @LAUNCHERS.register("local", "train the runs here: one after the other, or --jobs N at once (the default)")
 class LocalLauncher(Launcher):
     name = "local"
@@ -127,9 +134,14 @@ class LocalLauncher(Launcher):
             self._launch_packed(specs, jobs)
             return
         threads.apply(self.policy)
+        costs = sweeps.estimate(specs, len(data.train), out)
+        measured: dict[str, list[float]] = {}
         for i, spec in enumerate(specs, 1):
+            rates = {m: statistics.median(v) for m, v in measured.items()}
+            print(sweeps.progress_line(i, costs, [s.model for s in specs], rates), file=sys.stderr, flush=True)
             try:
-                records = runner.execute(spec, out, data, self.device, progress=self.opts.progress)
+                records = runner.execute(spec, out, data, self.device, progress=self.opts.progress,
+                                         progress_desc=f"run {i}/{len(specs)} {spec.run_id}")
             except OutputError:
                 raise  # the results folder itself is the problem: every later run would fail the same way
             except Exception as exc:  # one failing run never stops the others; its reason stays in its folder
@@ -137,6 +149,8 @@ class LocalLauncher(Launcher):
                 self.failed.append(spec.run_id)
                 print(f"[{i}/{len(specs)}] {spec.run_id}: failed: {error}", file=sys.stderr)
                 continue
+            if records and records[0].get("steps"):
+                measured.setdefault(spec.model, []).append(_seconds_per_step(records))
             print(f"[{i}/{len(specs)}] {spec.run_id}: {_headline(spec.suite, records)}", file=sys.stderr)
 
     def _launch_packed(self, specs: list[RunSpec], jobs: int) -> None:
@@ -160,7 +174,8 @@ class LocalLauncher(Launcher):
         leaderboard.build(out)
         table = leaderboard.headline(out, suite)
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-        print(f"leaderboard: {out / suite / 'leaderboard.csv'}", file=sys.stderr)
+        print(f"leaderboard: {out / suite / 'leaderboard.csv'}; every suite on one page: {out / 'index.html'}",
+              file=sys.stderr)
 
 
 @dataclass

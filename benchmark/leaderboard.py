@@ -1,9 +1,9 @@
 """Leaderboards rebuilt from stored records alone: one CSV and the suite's plots per suite, and a summary.
 
-Across seeds: mean, sample std, and a 95% percentile-bootstrap interval of the mean (10,000
-resamples of the seeds with replacement, generator seeded with 0, so a rebuild is identical);
-``rank`` orders the rows of each (eval dataset, metric, checkpoint, representation) by mean, 1 =
-best, ties share the better rank; ``better`` says which direction wins (``metrics.LOWER_IS_BETTER``).
+Across seeds: mean, sample std, and a 95% interval of the mean, ``ci_method`` naming how it was
+computed (Student-t below 10 seeds, percentile bootstrap from 10: ``benchmark.stats``); ``rank``
+orders the rows of each (eval dataset, metric, checkpoint, representation) by mean, 1 = best, ties
+share the better rank, of ``n_ranked`` rows; ``better`` says which direction wins (``metrics.LOWER_IS_BETTER``).
 
 Artifacts: a record may carry ``artifacts`` ({name: file in its run folder}, e.g. a latent
 traversal grid); for each model configuration the files of its best seed (by the suite's
@@ -20,6 +20,7 @@ import pandas as pd
 
 from benchmark.errors import BenchmarkError
 from benchmark.records import RECORDS, iter_runs
+from benchmark.stats import mean_ci
 from benchmark.storage import write_bytes_atomic, write_text_atomic
 from benchmark.suites import SUITES
 from metrics import LOWER_IS_BETTER
@@ -29,10 +30,9 @@ GROUP = [
     "metric_spec",
 ]
 RANK_WITHIN = ["eval_dataset", "metric", "checkpoint", "representation"]
-BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED = 10_000, 0
 SUMMARY_COLUMNS = [
     "suite", "model", "prior", "mode", "hparams", "metric", "checkpoint", "representation", "better", "mean",
-    "ci95_low", "ci95_high", "n_seeds", "rank",
+    "ci95_low", "ci95_high", "ci_method", "n_seeds", "rank", "n_ranked",
 ]
 
 
@@ -71,15 +71,6 @@ def usable_records(out: Path, warn: bool = True) -> list[dict]:
     return records
 
 
-def bootstrap_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean over seeds (one seed: the value itself)."""
-    values = np.asarray(values, dtype=float)
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    means = values[rng.integers(0, len(values), size=(BOOTSTRAP_RESAMPLES, len(values)))].mean(axis=1)
-    low, high = np.percentile(means, [50 * (1 - level), 50 * (1 + level)])
-    return float(low), float(high)
-
-
 def aggregate(records: pd.DataFrame) -> pd.DataFrame:
     """Mean and spread over seeds for every (model, prior, protocol, metric) group."""
     keyed = records.copy()
@@ -88,8 +79,8 @@ def aggregate(records: pd.DataFrame) -> pd.DataFrame:
     grouped = keyed.groupby(GROUP, dropna=False)
     table = grouped["value"].agg(mean="mean", std="std", min="min", max="max", n_seeds="count")
     table["std"] = table["std"].fillna(0.0)
-    ci = grouped["value"].agg(lambda v: bootstrap_ci(v.to_numpy()))
-    table["ci95_low"], table["ci95_high"] = ci.str[0], ci.str[1]
+    ci = grouped["value"].agg(lambda v: mean_ci(v.to_numpy()))
+    table["ci95_low"], table["ci95_high"], table["ci_method"] = ci.str[0], ci.str[1], ci.str[2]
     table["seeds"] = grouped["seed"].agg(lambda s: " ".join(str(v) for v in sorted(s)))
     table["preset"] = grouped["preset"].agg(lambda s: " ".join(sorted(set(s))))
     table["train_wall_s_mean"] = grouped["wall_s"].mean().round(1)
@@ -101,13 +92,17 @@ def aggregate(records: pd.DataFrame) -> pd.DataFrame:
     table = table.reset_index()
     lower = table["metric"].isin(LOWER_IS_BETTER)
     table["better"] = np.where(lower, "lower", "higher")
-    table["rank"] = table["mean"].where(lower, -table["mean"]).groupby(
-        [table[c] for c in RANK_WITHIN], dropna=False).rank(method="min").astype(int)
+    within = [table[c] for c in RANK_WITHIN]
+    table["rank"] = table["mean"].where(lower, -table["mean"]).groupby(within, dropna=False).rank(
+        method="min").astype(int)
+    table["n_ranked"] = table.groupby(within, dropna=False)["mean"].transform("count").astype(int)
     return table.sort_values([*RANK_WITHIN, "rank"]).reset_index(drop=True)
 
 
 def summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """Each suite's headline rows (mean, CI, rank per model configuration) and the mean rank across suites."""
+    """Each suite's headline rows (mean, CI, rank of n_ranked per model configuration), and per configuration
+    ``mean_rank`` over the ``n_suites`` suites it is scored in. Suites rank different model sets, so rows
+    are ordered by n_suites first: a configuration scored in one suite never heads the ones scored in all."""
     rows = []
     for suite_name, sub in frame.groupby("suite"):
         _, checkpoint, representation = SUITES.get(str(suite_name)).headline
@@ -117,28 +112,31 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
     table = pd.concat(rows, ignore_index=True)
     by_model = table.groupby(["model", "prior", "mode", "hparams"], dropna=False)["rank"]
     table["mean_rank"], table["n_suites"] = by_model.transform("mean"), by_model.transform("count")
-    return table.sort_values(["mean_rank", "suite", "rank"]).reset_index(drop=True)
+    table = table.sort_values(["n_suites", "mean_rank", "suite", "rank"], ascending=[False, True, True, True])
+    return table.reset_index(drop=True)
 
 
 def build(out: Path, to: Path | None = None) -> list[Path]:
     """Write ``<to>/<suite>/leaderboard.csv`` and plots for every suite with records under ``out``,
-    and ``<to>/summary.csv`` across suites."""
+    ``<to>/summary.csv`` across suites, and the page of them all, ``<to>/index.html`` (``benchmark.report``)."""
+    from benchmark import report
+
     records = usable_records(out)
     if not records:
         raise BenchmarkError(f"no result records under {out} that can be used (run a suite first)")
     frame = pd.DataFrame(records)
     dest_root = Path(to) if to is not None else Path(out)
-    written: list[Path] = []
+    by_suite: dict[str, list[Path]] = {}
     for suite_name, sub in frame.groupby("suite"):
         dest = dest_root / str(suite_name)
         path = dest / "leaderboard.csv"
         write_text_atomic(path, aggregate(sub).to_csv(index=False, float_format="%.4f"))
-        written.append(path)
-        written += SUITES.get(str(suite_name)).plot(sub, dest)
-        written += copy_best_artifacts(sub, Path(out), dest / "artifacts")
+        by_suite[str(suite_name)] = [path, *SUITES.get(str(suite_name)).plot(sub, dest),
+                                     *copy_best_artifacts(sub, Path(out), dest / "artifacts")]
     path = dest_root / "summary.csv"
     write_text_atomic(path, summary(frame).to_csv(index=False, float_format="%.4f"))
-    return [*written, path]
+    page = report.write(frame, Path(out), dest_root, by_suite)
+    return [*(p for files in by_suite.values() for p in files), path, page]
 
 
 def best_runs(records: pd.DataFrame, suite_name: str) -> pd.DataFrame:
@@ -195,4 +193,4 @@ def headline(out_or_frame: Path | pd.DataFrame, suite_name: str) -> pd.DataFrame
     table = aggregate(frame[frame.suite == suite_name])
     sel = table[(table.metric == metric) & (table.checkpoint == checkpoint) & (table.representation == rep)]
     return sel[["model", "prior", "mode", "hparams", "metric", "better", "mean", "std", "ci95_low", "ci95_high",
-                "n_seeds", "rank"]]
+                "ci_method", "n_seeds", "rank", "n_ranked"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -13,6 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from benchmark.storage import write_bytes_atomic  # noqa: E402
+from metrics import LOWER_IS_BETTER  # noqa: E402
 
 
 def label(row: pd.Series) -> str:
@@ -31,10 +33,40 @@ def save_figure(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
+#: Metric names in words, for titles and axis labels (a reviewer should not need the README).
+METRIC_WORDS = {
+    "auroc": "AUROC", "aupr_in": "AUPR (in-distribution positive)", "aupr_out": "AUPR (OoD positive)",
+    "fpr95": "false-positive rate at 95% true-positive rate",
+    "fid_samples": "FID of prior samples", "fid_recon": "FID of reconstructions",
+    "kid_samples": "KID of prior samples", "kid_recon": "KID of reconstructions",
+    "psnr": "PSNR of reconstructions (dB)", "mig": "mutual information gap (MIG)", "sap": "SAP score",
+    "gw_distortion": "GW distortion, data vs codes", "gw_identity_distortion": "identity-coupling distortion",
+}
+LABEL_WRAP = 16  # characters per line of an x tick label
+
+
+def metric_words(metric: str) -> str:
+    """``dci_dlib_disentanglement`` -> 'DCI disentanglement (dlib spec)'; ``fid_samples`` -> 'FID of prior samples'."""
+    base, inception = (metric[: -len("_inception")], True) if metric.endswith("_inception") else (metric, False)
+    if base.startswith("dci_") and base.count("_") >= 2:
+        _, spec, part = base.split("_", 2)
+        words = f"DCI {part} ({spec} spec)"
+    else:
+        words = METRIC_WORDS.get(base, base.replace("_", " "))
+    return f"{words}, Inception features" if inception else words
+
+
+def feature_extractor(records: pd.DataFrame) -> str | None:
+    """The feature extractor named in FID/KID metric specs (``fid-v1@mnist-cnn-v1/...`` -> mnist-cnn-v1)."""
+    names = sorted({spec.split("@", 1)[1].split("/", 1)[0] for spec in records.get("metric_spec", [])
+                    if isinstance(spec, str) and spec.startswith(("fid", "kid")) and "@" in spec})
+    return ", ".join(names) or None
+
+
 def roc_figure(records: pd.DataFrame, path: Path, title: str) -> Path:
     """Mean ROC curve per model over seeds (vertical average on a common FPR grid), seeds faint."""
     grid = np.linspace(0, 1, 201)
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = plt.subplots(figsize=(5.5, 5.5))
     for i, (name, group) in enumerate(records.assign(label=records.apply(label, axis=1)).groupby("label")):
         color = f"C{i}"
         curves = []
@@ -43,28 +75,50 @@ def roc_figure(records: pd.DataFrame, path: Path, title: str) -> Path:
             curves.append(tpr)
             ax.plot(grid, tpr, color=color, alpha=0.25, lw=0.8)
         auc = group["value"]
-        ax.plot(grid, np.mean(curves, axis=0), color=color, lw=2,
-                label=f"{name}: AUROC {auc.mean():.3f} ± {auc.std(ddof=1) if len(auc) > 1 else 0:.3f} (n={len(auc)})")
-    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
-    ax.set(xlabel="false-positive rate (ID flagged as OoD)", ylabel="true-positive rate (OoD detected)", title=title)
-    ax.legend(loc="lower right", fontsize=8)
+        spread = f" ± {auc.std(ddof=1):.3f} (std, {len(auc)} seeds)" if len(auc) > 1 else " (1 seed)"
+        ax.plot(grid, np.mean(curves, axis=0), color=color, lw=2, label=f"{name}: AUROC {auc.mean():.3f}{spread}")
+    ax.plot([0, 1], [0, 1], "k:", lw=0.8, label="chance (AUROC 0.5)")
+    ax.set(xlabel="false-positive rate (in-distribution flagged as OoD)", ylabel="true-positive rate (OoD detected)",
+           title=title, xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), fontsize=8, frameon=False)  # below: covers nothing
     return save_figure(fig, path)
 
 
-def metric_bars(records: pd.DataFrame, metric: str, path: Path, title: str) -> Path:
-    """Mean and standard deviation over seeds per model, one bar per (checkpoint, representation)."""
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, LABEL_WRAP, break_long_words=False, break_on_hyphens=False)
+
+
+def metric_bars(records: pd.DataFrame, metric: str, path: Path, title: str | None = None) -> Path:
+    """Mean over seeds per model, error bars one sample std (none for a single seed), one bar per
+    (checkpoint, representation); the title says which direction is better and, for FID/KID, the features."""
     sub = records[records.metric == metric].assign(label=lambda d: d.apply(label, axis=1))
-    stats = sub.groupby(["label", "checkpoint", "representation"])["value"].agg(["mean", "std"]).fillna(0.0)
+    stats = sub.groupby(["label", "checkpoint", "representation"])["value"].agg(["mean", "std", "count"])
     table = stats.unstack(["checkpoint", "representation"])
-    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(table), 4))
-    means, stds = table["mean"], table["std"]
+    fig, ax = plt.subplots(figsize=(2.2 + 1.5 * len(table), 4.4))
+    means, stds, counts = table["mean"], table["std"].fillna(0.0), table["count"].fillna(0).astype(int)
     width = 0.8 / max(len(means.columns), 1)
     x = np.arange(len(means))
     for j, col in enumerate(means.columns):
-        ax.bar(x + j * width, means[col], width, yerr=stds[col], capsize=3, label=f"{col[0]}, {col[1]} z")
-    ax.set_xticks(x + width * (len(means.columns) - 1) / 2, means.index, rotation=15)
-    ax.set(ylabel=metric, title=title)
-    ax.legend(fontsize=8)
+        err = None if (counts[col] <= 1).all() else stds[col].where(counts[col] > 1, 0.0)
+        code = "prior samples" if col[1] == "prior" else f"{col[1]} code"
+        ax.bar(x + j * width, means[col], width, yerr=err, capsize=3, label=f"{col[0]} checkpoint, {code}")
+    ax.set_xticks(x + width * (len(means.columns) - 1) / 2, [_wrap(n) for n in means.index], rotation=30,
+                  ha="right", rotation_mode="anchor", fontsize=8)
+    better = "lower" if metric in LOWER_IS_BETTER else "higher"
+    words = metric_words(metric)
+    extractor = feature_extractor(sub) if metric.startswith(("fid", "kid")) else None
+    n = sorted(set(counts.to_numpy().ravel()) - {0})
+    seeds = f"{n[0]}" if len(n) == 1 else f"{n[0]}-{n[-1]}"
+    bars = ("one seed per bar: no error bars" if n == [1] else
+            f"bars: mean over {seeds} seeds; error bars: ±1 sample std")
+    lines = [title or words, f"{better} is better; {bars}"]
+    if extractor:
+        lines.insert(1, f"features: {extractor}")
+    if metric == "auroc":
+        ax.axhline(0.5, color="k", ls=":", lw=1, label="chance (0.5)")
+    ax.set_ylabel(words + (f" ({extractor} features)" if extractor else ""))
+    ax.set_title("\n".join(lines), fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return save_figure(fig, path)
 
 

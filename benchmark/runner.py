@@ -15,8 +15,9 @@ from typing import Any
 
 import torch
 
-from benchmark import provenance
+from benchmark import heartbeat, provenance
 from benchmark.config import config_hash, from_dict, to_dict
+from benchmark.curves import Curves
 from benchmark.data import load_dataset
 from benchmark.errors import BenchmarkError
 from benchmark.records import RECORDS, run_records, write_json, write_records
@@ -25,6 +26,10 @@ from benchmark.suites import SUITES, EvalContext, Preset, Suite
 from benchmark.suites.base import gw_diagnostic
 from benchmark.trainer import TrainConfig, Trainer, load_checkpoint
 from models import build_model, merge, overrides_for, prior_of, resolve_config
+
+#: TensorBoard event files live under ``<out>/tensorboard/``, one folder per run named by what tells runs apart,
+#: so ``tensorboard --logdir <out>`` lists a sweep as suite/model/prior/hparams/seed.
+TENSORBOARD_DIR = "tensorboard"
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,14 @@ def hparams_label(config: dict[str, Any], defaults: dict[str, Any], prefix: str 
     return " ".join(parts) or "-"
 
 
+def tensorboard_name(spec: RunSpec, prior: str, mode: str, hparams: str) -> str:
+    """``ood/gwae-gmp/gaussian_mixture-paper/default/seed0-1a2b3c4d``: the run's TensorBoard folder."""
+    safe = "".join(c if c.isalnum() or c in "-_.=," else "_" for c in hparams.replace(" ", ","))
+    prior_part = prior if mode in ("-", None) else f"{prior}-{mode}"
+    hparams_part = "default" if hparams == "-" else safe
+    return f"{spec.suite}/{spec.model}/{prior_part}/{hparams_part}/seed{spec.seed}-{spec.run_id.rsplit('-', 1)[-1]}"
+
+
 def suite_preset(suite: Suite, name: str) -> Preset:
     if name not in suite.presets:
         raise BenchmarkError(f"unknown preset {name!r} for suite {suite.name} (known: {', '.join(suite.presets)})")
@@ -131,7 +144,8 @@ def load_suite_data(suite: Suite, preset: Preset, data_root: Path | None) -> Sui
 
 
 def execute(
-    spec: RunSpec, out: Path, data: SuiteData, device: torch.device, progress: bool = True
+    spec: RunSpec, out: Path, data: SuiteData, device: torch.device, progress: bool = True,
+    progress_desc: str | None = None,
 ) -> list[dict[str, Any]]:
     """Train (or resume) one run and score it; returns its records. Skips a run that has whole records.
 
@@ -147,11 +161,15 @@ def execute(
         try:
             return run_records(run_dir / RECORDS)
         except BenchmarkError:
-            return _execute(spec, run_dir, data, device, progress)
+            pass
+        try:
+            return _train_and_score(spec, Path(out), run_dir, data, device, progress, progress_desc)
+        finally:  # finished, failed or interrupted: no longer running (a SIGKILL leaves it to heartbeat.running)
+            heartbeat.clear(run_dir)
 
 
-def _execute(spec: RunSpec, run_dir: Path, data: SuiteData, device: torch.device, progress: bool
-             ) -> list[dict[str, Any]]:
+def _train_and_score(spec: RunSpec, out: Path, run_dir: Path, data: SuiteData, device: torch.device, progress: bool,
+                     progress_desc: str | None) -> list[dict[str, Any]]:
     suite = SUITES.get(spec.suite)
     cfg = spec.config  # everything below reads the hashed config, never the live preset
     train = from_dict(TrainConfig, cfg["train"], where="train")
@@ -160,18 +178,22 @@ def _execute(spec: RunSpec, run_dir: Path, data: SuiteData, device: torch.device
     if not (run_dir / "config.json").exists():
         write_json(run_dir / "config.json", {"run_id": spec.run_id, **cfg})
 
-    torch.manual_seed(spec.seed)  # model initialisation depends on the seed only
-    model = build_model(spec.model, model_cfg, image_shape)
-    trainer = Trainer(model, data.train, data.val, train, run_dir, device, spec.seed, progress)
-    result = trainer.fit()
-    write_json(run_dir / "train.json", to_dict(result))
-
     prior, mode = prior_of(spec.model, model_cfg)
     defaults = to_dict(resolve_config(spec.model, {"z_dim": model_cfg.z_dim}))
+    hparams = hparams_label(cfg["model_config"], defaults)
+    curves = Curves(run_dir, out / TENSORBOARD_DIR / tensorboard_name(spec, prior, mode, hparams))
+
+    torch.manual_seed(spec.seed)  # model initialisation depends on the seed only
+    model = build_model(spec.model, model_cfg, image_shape)
+    trainer = Trainer(model, data.train, data.val, train, run_dir, device, spec.seed, progress, curves, progress_desc)
+    result = trainer.fit()
+    write_json(run_dir / "train.json", to_dict(result))
+    heartbeat.beat(run_dir, "scoring")
+
     hardware = provenance.hardware(device)
     base = {
         "run_id": spec.run_id, "suite": spec.suite, "preset": spec.preset, "model": spec.model,
-        "prior": prior, "mode": mode, "hparams": hparams_label(cfg["model_config"], defaults),
+        "prior": prior, "mode": mode, "hparams": hparams,
         "dataset": cfg["data"]["dataset"], "seed": spec.seed,
         "eval_seed": cfg["eval"]["eval_seed"], "model_config": cfg["model_config"], "train_config": cfg["train"],
         "data_config": cfg["data"], "epochs": result.epochs, "best_epoch": result.best_epoch,

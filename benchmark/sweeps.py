@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmark import heartbeat
 from benchmark.config import config_hash, to_dict
 from benchmark.errors import BenchmarkError
 from benchmark.records import RECORDS, read_records, run_records, write_json
@@ -241,6 +242,24 @@ def pack(seconds: list[float], jobs: int) -> tuple[list[int], float]:
     return slots, max(free, default=0.0)
 
 
+def progress_line(k: int, costs: list[dict[str, Any]], models: list[str], measured: dict[str, float]) -> str:
+    """'run k of n' and the ETA of runs k..n: their step budgets times the seconds per step measured in this
+    sweep (``measured``: model -> wall seconds of its finished runs, scoring included, per training step),
+    else ``estimate``'s training-only figure."""
+    left = list(zip(costs[k - 1:], models[k - 1:], strict=True))
+    eta = sum(c["steps"] * measured.get(m, c["s_per_step"]) for c, m in left)
+    sources = sorted({"measured in this sweep" if m in measured else c["cost_source"].split(":")[0] for c, m in left})
+    steps = sum(c["steps"] for c, _ in left)
+    return (f"run {k} of {len(costs)}: sweep ETA about {duration(eta)} ({steps:,} training steps left; "
+            f"seconds per step: {', '.join(sources)})")
+
+
+def duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
 # -- metadata ----------------------------------------------------------------------------------
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -318,7 +337,8 @@ class RunState:
 
 
 def run_state(out: Path, run_id: str, entry: dict[str, Any] | None, queued: tuple[str, str] | None) -> RunState:
-    """done (records exist) > pending/running (in the queue) > failed (error file or failed job) > missing.
+    """done (records exist) > pending/running (in the queue, or a live heartbeat) > failed (error file or
+    failed job) > missing.
 
     ``entry`` is the run's latest submission (``latest_jobs``), ``queued`` its queue state from the launcher.
     """
@@ -333,6 +353,9 @@ def run_state(out: Path, run_id: str, entry: dict[str, Any] | None, queued: tupl
             damaged = f"; {RECORDS}: {exc} (`run` re-scores it)"
     if queued and queued[0] in ("pending", "running"):
         return RunState(run_id, queued[0], job, queued[1])
+    live = heartbeat.running(run_dir)
+    if live:
+        return RunState(run_id, "running", job, live)
     if (run_dir / ERROR_FILE).exists():
         try:
             error = json.loads((run_dir / ERROR_FILE).read_text()).get("error", "see the log")

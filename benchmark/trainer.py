@@ -3,7 +3,9 @@
 Models step their own optimizers (``BenchmarkModel.train_batch``); the trainer decides which
 batches they see, when to validate, what to save and when to stop. Batches of epoch ``e`` come
 from a generator seeded by (seed, e) and the global RNG state is checkpointed, so a resumed run
-continues the exact batch and noise sequence of an uninterrupted one.
+continues the exact batch and noise sequence of an uninterrupted one. Every loss term, the
+learning rates, steps/s and the validation terms go to the run's curves (``benchmark.curves``);
+a heartbeat file tells ``status`` that the run is alive (``benchmark.heartbeat``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from benchmark import heartbeat
 from benchmark.checkpoints import CHECKPOINT_FORMAT, load_state, pack_rng, unpack_rng
+from benchmark.curves import Curves
 from benchmark.data import identity_collate
 from benchmark.errors import BenchmarkError, CheckpointError, NonFiniteLossError, UnsafeCheckpointError
 from benchmark.storage import make_dir, write_bytes_atomic
@@ -116,11 +120,14 @@ class Trainer:
         device: torch.device,
         seed: int,
         progress: bool = True,
+        curves: Curves | None = None,
+        progress_desc: str | None = None,
     ) -> None:
         self.model = model.to(device)
         self.train_set, self.val_set = train_set, val_set
         self.config, self.run_dir, self.device, self.seed = config, Path(run_dir), device, seed
-        self.progress = progress
+        self.progress, self.progress_desc = progress, progress_desc
+        self.curves = curves if curves is not None else Curves(self.run_dir)
         self.optimizers = model.build_optimizers()
         self.result = TrainResult()
 
@@ -193,6 +200,9 @@ class Trainer:
               "restarting the run from scratch", file=sys.stderr, flush=True)
         return False
 
+    def learning_rates(self) -> dict[str, float]:
+        return {name: opt.param_groups[0]["lr"] for name, opt in self.optimizers.items()}
+
     # -- loop -------------------------------------------------------------------------------
     def fit(self) -> TrainResult:
         """Train until early stopping or ``max_epochs``; resumes from ``checkpoint_last.pt``."""
@@ -201,18 +211,31 @@ class Trainer:
             seed_everything(self.seed)
         if self.result.finished:
             return self.result
+        self.curves.start(self.result.steps)
+        try:
+            return self._fit()
+        finally:
+            self.curves.close()
+
+    def _fit(self) -> TrainResult:
         cfg, res = self.config, self.result
         steps = self.steps_per_epoch()
+        self._total_steps = cfg.max_epochs * steps
+        heartbeat.beat(self.run_dir, "training", epoch=res.epochs, step=res.steps, total_steps=self._total_steps)
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         bar = tqdm(
             total=cfg.max_epochs * steps, initial=res.epochs * steps, disable=not self.progress,
-            desc=f"train {self.run_dir.name}", unit="step", file=sys.stderr, dynamic_ncols=True, mininterval=1.0,
+            desc=self.progress_desc or f"train {self.run_dir.name}", unit="step", file=sys.stderr,
+            dynamic_ncols=True, mininterval=1.0,
         )
         start = time.perf_counter() - res.wall_s
         for epoch in range(res.epochs, cfg.max_epochs):
+            epoch_start = time.perf_counter()
             train_terms = self._train_epoch(epoch, steps, bar)
-            val = self.validate()
+            train_s = time.perf_counter() - epoch_start
+            val_terms = self.validate_terms()
+            val = val_terms["loss"]
             res.epochs, res.steps = epoch + 1, res.steps + steps
             res.history.append(
                 {"epoch": epoch + 1, **{f"train_{k}": v for k, v in train_terms.items()}, "val_loss": val}
@@ -226,6 +249,9 @@ class Trainer:
             res.peak_rss_mb = max(res.peak_rss_mb, peak_rss_mb())
             if self.device.type == "cuda":
                 res.peak_cuda_mb = max(res.peak_cuda_mb, torch.cuda.max_memory_allocated(self.device) / 2**20)
+            self.curves.add_epoch(epoch + 1, res.steps, train_terms, val_terms, self.learning_rates(),
+                                  steps / max(train_s, 1e-9), res.wall_s)  # before the checkpoint: see curves
+            heartbeat.beat(self.run_dir, "training", epoch=res.epochs, step=res.steps, total_steps=self._total_steps)
             state = save_bytes({**self._state(), "epoch": epoch + 1})
             if improved:  # the full state: an unreadable last checkpoint falls back to it
                 write_bytes_atomic(self.run_dir / BEST, state)
@@ -239,6 +265,8 @@ class Trainer:
 
     def _train_epoch(self, epoch: int, steps: int, bar: tqdm) -> dict[str, float]:
         sums: dict[str, float] = {}
+        self.curves.epoch_start()
+        lrs, done, beat_at = self.learning_rates(), self.result.steps, time.perf_counter()
         for step, x in enumerate(self._loader(self.train_set, shuffle=True, epoch=epoch)):
             if step >= steps:
                 break
@@ -251,23 +279,33 @@ class Trainer:
                 )
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + v
+            self.curves.add_step(done + step + 1, epoch + 1, terms, lrs, last=step == steps - 1)
+            if time.perf_counter() - beat_at >= self.curves.flush_every_s:
+                heartbeat.beat(self.run_dir, "training", epoch=epoch + 1, step=done + step + 1,
+                               total_steps=self._total_steps)
+                beat_at = time.perf_counter()
             bar.update(1)
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{terms['loss']:.4g}", epoch=epoch + 1)
         return {k: v / steps for k, v in sums.items()}
 
-    @torch.no_grad()
     def validate(self) -> float:
         """Mean validation loss over full batches (GWAE's batch statistics need B >= 2)."""
-        total, n = 0.0, 0
+        return self.validate_terms()["loss"]
+
+    @torch.no_grad()
+    def validate_terms(self) -> dict[str, float]:
+        """Every validation loss term, averaged over full batches: the curves show each of them."""
+        totals: dict[str, float] = {}
+        n = 0
         for x in self._loader(self.val_set, shuffle=False):
-            terms = self.model.eval_batch(x.to(self.device))
-            total += terms["loss"] * len(x)
+            for k, v in self.model.eval_batch(x.to(self.device)).items():
+                totals[k] = totals.get(k, 0.0) + v * len(x)
             n += len(x)
-        val = total / max(n, 1)
-        if not math.isfinite(val):
+        terms = {k: v / max(n, 1) for k, v in totals.items()}
+        if not math.isfinite(terms.get("loss", math.nan)):
             raise NonFiniteLossError(f"non-finite validation loss in {self.run_dir.name}")
-        return val
+        return terms
 
 
 def load_checkpoint(model: BenchmarkModel, run_dir: Path, which: str, device: torch.device) -> BenchmarkModel:

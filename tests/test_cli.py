@@ -42,9 +42,9 @@ def test_smoke_run_writes_runs_records_and_leaderboard(smoke_out):
     runs = sorted(p for p in smoke_out.iterdir() if p.name.startswith("ood-"))
     assert [p.name.split("-seed")[0] for p in runs] == ["ood-dagmm", "ood-dagmm-zong", "ood-gwae-gmp", "ood-vae"]
     for run in runs:
-        assert {"config.json", "train.json", "records.jsonl", "checkpoint_best.pt", "checkpoint_last.pt"} <= {
-            p.name for p in run.iterdir()
-        }
+        assert {"config.json", "train.json", "records.jsonl", "checkpoint_best.pt", "checkpoint_last.pt",
+                "curves_steps.csv", "curves_epochs.csv"} <= {p.name for p in run.iterdir()}
+        assert not (run / "heartbeat.json").exists()  # cleared once the records are written
         records = read_records(run)
         assert len(records) == 2 * 2 * 9  # checkpoints x representations x (7 OoD metrics + 2 GW diagnostics)
         assert {r["metric"] for r in records} == {"auroc", "ap_in", "ap_out", "fpr95", "aupr_in_openood",
@@ -84,6 +84,7 @@ def test_leaderboard_is_rebuilt_from_records_alone(smoke_out, tmp_path):
     rebuilt = (tmp_path / "board" / "ood" / "leaderboard.csv").read_text()
     assert rebuilt == (smoke_out / "ood" / "leaderboard.csv").read_text()
     assert (tmp_path / "board" / "ood" / "auroc.png").exists()
+    assert 'data-suite="ood"' in (tmp_path / "board" / "index.html").read_text()
 
 
 def test_list_shows_every_registry(capsys):

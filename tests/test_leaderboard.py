@@ -60,7 +60,7 @@ def test_leaderboard_copies_the_best_seeds_traversal_grid(tmp_path):
 
 def test_bootstrap_interval_of_two_seeds_spans_them_and_one_seed_is_a_point():
     """With seeds {a, b} the resampled means are a, (a+b)/2, b with mass 1/4, 1/2, 1/4: the 95% interval is [a, b]."""
-    from benchmark.leaderboard import bootstrap_ci
+    from benchmark.stats import bootstrap_ci
 
     assert bootstrap_ci(np.array([0.2, 0.6])) == pytest.approx((0.2, 0.6))
     assert bootstrap_ci(np.array([0.4])) == (0.4, 0.4)
@@ -78,3 +78,44 @@ def test_ranks_follow_the_direction_of_each_metric():
     assert table.loc["auroc", "rank"].to_dict() == {"dagmm": 1, "gwae-gmp": 2, "vae": 3}
     assert table.loc["fpr95", "rank"].to_dict() == {"vae": 1, "gwae-gmp": 1, "dagmm": 3}  # ties share the better
     assert set(table.loc["fpr95", "better"]) == {"lower"} and set(table.loc["auroc", "better"]) == {"higher"}
+
+
+def test_small_samples_get_a_student_t_interval_named_in_the_table():
+    from scipy import stats
+
+    from benchmark.stats import BOOTSTRAP_MIN_N, bootstrap_ci, mean_ci
+
+    values = np.array([0.7, 0.8, 0.9])
+    half = stats.t.ppf(0.975, 2) * values.std(ddof=1) / np.sqrt(3)
+    low, high, method = mean_ci(values)
+    assert method == "student-t" and (low, high) == pytest.approx((0.8 - half, 0.8 + half))
+    boot = bootstrap_ci(values)
+    assert boot == pytest.approx((values.min(), values.max()))  # at n = 3 the bootstrap is the min-max range
+    assert high - low > 2 * (boot[1] - boot[0])
+    many = np.random.default_rng(0).normal(size=BOOTSTRAP_MIN_N)
+    assert mean_ci(many)[2] == "bootstrap" and mean_ci(many)[:2] == bootstrap_ci(many)
+    assert mean_ci(np.array([0.4])) == (0.4, 0.4, "single seed")
+    rows = [record("vae", s, v) for s, v in enumerate(values)] + [record("dagmm", 0, 0.5)]
+    table = aggregate(pd.DataFrame(rows)).set_index("model")
+    assert table.loc["vae", "ci_method"] == "student-t" and table.loc["dagmm", "ci_method"] == "single seed"
+    assert table.loc["vae", "ci95_low"] == pytest.approx(0.8 - half) and set(table["n_ranked"]) == {2}
+
+
+def test_summary_orders_by_suites_scored_so_one_suite_never_ties_the_top():
+    from benchmark.leaderboard import summary
+
+    heads = {name: SUITES.get(name).headline for name in ("ood", "generation")}
+    rows = []
+    for suite, (metric, checkpoint, rep) in heads.items():
+        better_vae = 0.9 if metric not in ("fid_samples",) else 10.0
+        worse = 0.5 if metric not in ("fid_samples",) else 50.0
+        rows += [{**record("vae", 0, better_vae if suite == "generation" else worse, metric=metric), "suite": suite,
+                  "checkpoint": checkpoint, "representation": rep},
+                 {**record("wae", 0, worse if suite == "generation" else better_vae, metric=metric), "suite": suite,
+                  "checkpoint": checkpoint, "representation": rep}]
+    rows.append({**record("dagmm", 0, 0.99, metric=heads["ood"][0]), "checkpoint": heads["ood"][1],
+                 "representation": heads["ood"][2]})  # best in ood, scored nowhere else
+    table = summary(pd.DataFrame(rows))
+    assert table.iloc[0]["model"] != "dagmm" and table[table.model == "dagmm"].iloc[0]["n_suites"] == 1
+    assert set(table[table.model != "dagmm"]["n_suites"]) == {2}
+    assert table.set_index(["suite", "model"]).loc[("ood", "dagmm"), "n_ranked"] == 3

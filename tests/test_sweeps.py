@@ -6,6 +6,8 @@ import json
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -215,9 +217,15 @@ patience = 12
     deadline = time.monotonic() + 300
     while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
+    live = launchers.sweep_states(killed, [spec.run_id])[0]  # in this process: the run has most epochs to go
     os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate()
+    assert live.state == "running" and "training: epoch" in live.detail, live
+    _, err = proc.communicate()
     assert proc.returncode == -signal.SIGKILL
+    assert "run 1 of 1: sweep ETA about" in err
+    status = subprocess.run([sys.executable, "-m", "benchmark", "status", "--out", str(killed)], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert f"missing  {spec.run_id}" in status.stdout, status.stdout  # its process is gone
     epochs_done = torch.load(last, weights_only=True)["result"]["epochs"]
     assert 1 <= epochs_done < 12 and not (killed / spec.run_id / "records.jsonl").exists()
 
@@ -230,6 +238,26 @@ patience = 12
     assert train["epochs"] == 12 and train["resumed_at"] == [epochs_done]
     assert json.loads((reference / spec.run_id / "train.json").read_text())["resumed_at"] == []
     assert len(values(killed)) == 2 * 2 * 6 and values(killed) == values(reference)  # exactly, on CPU
+    curves = [(d / spec.run_id / "curves_epochs.csv").read_text().splitlines() for d in (killed, reference)]
+    assert [line.split(",")[:2] for line in curves[0]] == [line.split(",")[:2] for line in curves[1]]  # epoch, step
+    assert not (killed / spec.run_id / "heartbeat.json").exists()
+
+
+def test_a_live_heartbeat_makes_a_run_running_and_progress_names_run_k_of_n(tmp_path):
+    from benchmark import heartbeat
+
+    (tmp_path / "r").mkdir()
+    heartbeat.beat(tmp_path / "r", "training", epoch=1, step=8, total_steps=96)
+    state = sweeps.run_state(tmp_path, "r", {"launcher": "local", "job": None, "time": "t"}, None)
+    assert state.state == "running" and "step 8 of at most 96" in state.detail
+    costs = [{"steps": 100, "s_per_step": 0.5, "cost_source": "table: 2-core CPU"}] * 3
+    line = sweeps.progress_line(2, costs, ["vae", "vae", "wae"], {"vae": 0.1})
+    assert line.startswith("run 2 of 3: sweep ETA about 60 s")  # 100 steps x 0.1 s + 100 steps x 0.5 s
+    assert "200 training steps left" in line
+    assert "measured in this sweep" in line and "table" in line
+    passes = [{"checkpoint": c, "representation": "mean", "eval_wall_s": e, "wall_s": 10.0, "steps": 4}
+              for c, e in (("best", 2.0), ("best", 2.0), ("last", 4.0))]  # two rows of one scoring pass
+    assert launchers._seconds_per_step(passes) == (10.0 + 2.0 + 4.0) / 4
 
 
 def test_run_state_precedence(tmp_path):

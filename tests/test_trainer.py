@@ -41,7 +41,7 @@ def test_early_stopping_keeps_the_best_checkpoint(tmp_path, make_trainer, monkey
     cfg = TrainConfig(batch_size=8, max_epochs=20, patience=2, steps_per_epoch=1)
     trainer = make_trainer(tmp_path, name="vae", cfg=cfg)
     losses = iter([5.0, 3.0, 4.0, 6.0, 7.0, 8.0])
-    monkeypatch.setattr(trainer, "validate", lambda: next(losses))
+    monkeypatch.setattr(trainer, "validate_terms", lambda: {"loss": next(losses)})
     result = trainer.fit()
     assert (result.epochs, result.best_epoch, result.stopped_early) == (4, 2, True)
     assert (tmp_path / BEST).exists() and (tmp_path / LAST).exists()

@@ -145,7 +145,7 @@ def plot(records: pd.DataFrame, dest: Path) -> list[Path]:
     written = []
     for metric in sorted(records.metric.unique()):
         if metric.startswith("dci_") or metric in ("mig", "sap"):
-            written.append(plots.metric_bars(records, metric, dest / f"{metric}.png", metric.replace("_", " ")))
+            written.append(plots.metric_bars(records, metric, dest / f"{metric}.png"))
     return written
 
 

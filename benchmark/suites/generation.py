@@ -256,7 +256,7 @@ def plot(records: pd.DataFrame, dest: Path) -> list[Path]:
     written = []
     for metric in GENERATION_METRICS:
         if (records.metric == metric).any():
-            written.append(plots.metric_bars(records, metric, dest / f"{metric}.png", metric.replace("_", " ")))
+            written.append(plots.metric_bars(records, metric, dest / f"{metric}.png"))
     return written
 
 

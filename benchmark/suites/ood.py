@@ -77,8 +77,10 @@ def evaluate(ctx: EvalContext) -> list[dict[str, Any]]:
 def plot(records: pd.DataFrame, dest: Path) -> list[Path]:
     written = []
     for (ckpt, rep), group in records[records.metric == "auroc"].groupby(["checkpoint", "representation"]):
-        written.append(plots.roc_figure(group, dest / f"roc_{ckpt}_{rep}.png", f"MNIST vs Omniglot ({ckpt}, {rep} z)"))
-    written.append(plots.metric_bars(records, "auroc", dest / "auroc.png", "OoD AUROC (MNIST vs Omniglot)"))
+        title = f"ROC, MNIST (in) vs Omniglot (OoD)\n{ckpt} checkpoint, {rep} code"
+        written.append(plots.roc_figure(group, dest / f"roc_{ckpt}_{rep}.png", title))
+    title = "AUROC of OoD detection, MNIST (in) vs Omniglot (OoD)"
+    written.append(plots.metric_bars(records, "auroc", dest / "auroc.png", title))
     return written
 
 

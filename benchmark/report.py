@@ -1,0 +1,190 @@
+"""One static page of every leaderboard, ``<to>/index.html``, built from the records alone (as the CSVs are).
+
+Self-contained for offline reading: style and script inline (``report_assets``), images beside it
+(the suites' plots and artifacts, linked by relative paths, never fetched from a network). On top,
+the summary across suites; per suite, the headline table (sortable by any column) with each
+row's provenance in a ``<details>``, every plot, and the artifacts. Every text from the records is
+HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmark import leaderboard
+from benchmark.plots import metric_words
+from benchmark.records import write_text_atomic
+from benchmark.report_assets import CSS, JS
+from benchmark.stats import BOOTSTRAP_MIN_N
+from benchmark.suites import SUITES
+
+INDEX = "index.html"
+CONFIG = ["model", "prior", "mode", "hparams"]
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg")
+
+
+def esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def number(value: float) -> str:
+    """Digits that fit the scale: 0.7260, 12.345, 1093.1."""
+    if pd.isna(value):
+        return "-"
+    return f"{value:.1f}" if abs(value) >= 100 else (f"{value:.3f}" if abs(value) >= 1 else f"{value:.4f}")
+
+
+def config_label(row: pd.Series | dict[str, Any]) -> str:
+    parts = [str(row["model"])] + [f"{k} {row[k]}" for k in ("prior", "mode", "hparams") if row[k] not in ("-", None)]
+    return ", ".join(parts)
+
+
+def cell(value: Any, sort: Any = None, num: bool = False) -> str:
+    attr = f' data-v="{esc(sort)}"' if sort is not None else ""
+    return f"<td{attr}{' class=num' if num else ''}>{esc(value)}</td>"
+
+
+def table(table_id: str, columns: list[tuple[str, str]], rows: list[tuple[str, list[str]]], css: str = "",
+          suite: str = "") -> str:
+    """A sortable table: ``columns`` are (data-col, header), ``rows`` (row id, cells as HTML)."""
+    head = "".join(f'<th data-col="{esc(c)}" scope="col">{esc(h)}</th>' for c, h in columns)
+    body = "".join(f'<tr id="{esc(rid)}">{"".join(cells)}</tr>' for rid, cells in rows)
+    data = f' data-suite="{esc(suite)}"' if suite else ""
+    return (f'<div class="scroll"><table id="{esc(table_id)}" class="sortable {css}"{data}><thead><tr>{head}</tr>'
+            f"</thead><tbody>{body}</tbody></table></div>")
+
+
+def provenance(group: pd.DataFrame) -> str:
+    """What produced a row: spec, preset, seeds, runs, hardware, versions, git revision, wall time."""
+    versions = sorted({", ".join(f"{k} {v}" for k, v in sorted(d.items()) if k != "git")
+                       for d in group["versions"] if isinstance(d, dict)})
+    gits = sorted({d.get("git", "unknown") for d in group["versions"] if isinstance(d, dict)})
+    items = [
+        ("metric spec", "; ".join(sorted(set(group["metric_spec"])))),
+        ("eval set", "; ".join(sorted(set(group.get("eval_dataset", pd.Series(["-"])).fillna("-").astype(str))))),
+        ("preset", " ".join(sorted(set(group["preset"])))),
+        ("seeds", " ".join(str(s) for s in sorted(group["seed"]))),
+        ("runs", " ".join(sorted(set(group["run_id"])))) if "run_id" in group else ("runs", "-"),
+        ("hardware", "; ".join(sorted(set(group["hardware_summary"])))),
+        ("versions", "; ".join(versions) or "-"),
+        ("git revision", " ".join(gits) or "-"),
+        ("training wall time", ", ".join(f"{w:.1f} s" for w in group.sort_values("seed")["wall_s"])
+         + f" (mean {group['wall_s'].mean():.1f} s)"),
+    ]
+    body = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items)
+    return f"<td><details><summary>provenance</summary><dl>{body}</dl></details></td>"
+
+
+def interval(row: pd.Series) -> tuple[str, float]:
+    if row["n_seeds"] < 2:
+        return "- (1 seed)", row["mean"]
+    return f"[{number(row['ci95_low'])}, {number(row['ci95_high'])}]", row["ci95_low"]
+
+
+def headline_table(suite_name: str, records: pd.DataFrame) -> tuple[str, int]:
+    metric, checkpoint, rep = SUITES.get(suite_name).headline
+    better = "lower" if metric in leaderboard.LOWER_IS_BETTER else "higher"
+    table_rows = leaderboard.headline(records, suite_name)
+    lead = records[(records.metric == metric) & (records.checkpoint == checkpoint) & (records.representation == rep)]
+    lead = lead.assign(**{c: lead[c].fillna("-") if c in lead else "-" for c in ("hparams", "mode")})
+    columns = [("config", "model configuration"), ("mean", f"mean ({better} is better)"), ("interval", "95% interval"),
+               ("ci_method", "interval method"), ("n_seeds", "seeds"), ("rank", "rank"), ("provenance", "provenance")]
+    rows = []
+    for i, row in enumerate(table_rows.itertuples(index=False)):
+        r = row._asdict()
+        group = lead[(lead.model == r["model"]) & (lead.prior == r["prior"]) & (lead["mode"] == r["mode"])
+                     & (lead.hparams == r["hparams"])]
+        text, low = interval(pd.Series(r))
+        rows.append((f"{suite_name}-row-{i}", [
+            cell(config_label(r)), cell(number(r["mean"]), r["mean"], True), cell(text, low, True),
+            cell(r["ci_method"]), cell(r["n_seeds"], r["n_seeds"], True),
+            cell(f"{r['rank']} of {r['n_ranked']}", r["rank"], True), provenance(group),
+        ]))
+    return table(f"table-{suite_name}", columns, rows, "headline", suite_name), len(rows)
+
+
+def summary_table(frame: pd.DataFrame) -> str:
+    """Rows: model configurations; per suite its headline mean and rank; then n_suites and mean rank."""
+    summ = leaderboard.summary(frame)
+    suites = sorted(summ["suite"].unique())
+    columns = [("config", "model configuration")]
+    for s in suites:
+        metric = SUITES.get(s).headline[0]
+        columns += [(f"{s}-mean", f"{s}: {metric_words(metric)}"), (f"{s}-rank", f"{s}: rank")]
+    columns += [("n_suites", "suites scored"), ("mean_rank", "mean rank over them")]
+    rows = []
+    for i, (_, group) in enumerate(summ.groupby(CONFIG, dropna=False, sort=False)):
+        first = group.iloc[0]
+        cells = [cell(config_label(first))]
+        for s in suites:
+            hit = group[group.suite == s]
+            if hit.empty:
+                cells += [cell("-", ""), cell("not scored", "")]
+            else:
+                h = hit.iloc[0]
+                cells += [cell(number(h["mean"]), h["mean"], True), cell(f"{h['rank']} of {h['n_ranked']}", h["rank"],
+                                                                         True)]
+        cells += [cell(first["n_suites"], first["n_suites"], True),
+                  cell(f"{first['mean_rank']:.2f}", first["mean_rank"], True)]
+        rows.append((f"summary-row-{i}", cells))
+    return table("table-summary", columns, rows, "summary")
+
+
+def figures(paths: list[Path], root: Path) -> str:
+    items = []
+    for path in sorted(p for p in paths if p.suffix.lower() in IMAGE_SUFFIXES):
+        src = Path(os.path.relpath(path, root)).as_posix()
+        items.append(f'<figure><a href="{esc(src)}"><img src="{esc(src)}" alt="{esc(path.stem)}" loading="eager">'
+                     f"</a><figcaption>{esc(path.name)}</figcaption></figure>")
+    return f'<div class="grid">{"".join(items)}</div>' if items else '<p class="note">none</p>'
+
+
+def suite_section(suite_name: str, records: pd.DataFrame, files: list[Path], root: Path) -> str:
+    suite = SUITES.get(suite_name)
+    metric, checkpoint, rep = suite.headline
+    better = "lower" if metric in leaderboard.LOWER_IS_BETTER else "higher"
+    tbl, n = headline_table(suite_name, records)
+    artifacts = [p for p in files if p.parent.name == "artifacts"]
+    plots = [p for p in files if p not in artifacts]
+    csvs = [p for p in files if p.suffix == ".csv"]
+    links = " ".join(f'<a href="{esc(Path(os.path.relpath(p, root)).as_posix())}">{esc(p.name)}</a>' for p in csvs)
+    return (
+        f'<section id="suite-{esc(suite_name)}" class="suite"><h2>{esc(suite_name)}</h2>'
+        f'<p>{esc(suite.summary)}.</p><p class="note">Headline: {esc(metric_words(metric))} ({esc(better)} is '
+        f"better), {esc(checkpoint)} checkpoint, {esc(rep)} code; {n} model configuration(s); presets "
+        f"{esc(', '.join(sorted(set(records['preset']))))}. Every metric, checkpoint and code: {links}.</p>"
+        f"{tbl}<h3>Plots</h3>{figures(plots, root)}<h3>Artifacts (best seed of each configuration)</h3>"
+        f"{figures(artifacts, root)}</section>"
+    )
+
+
+def write(frame: pd.DataFrame, out: Path, root: Path, files: dict[str, list[Path]]) -> Path:
+    """Write ``<root>/index.html`` for the records in ``frame``; ``files``: suite -> files ``build`` wrote."""
+    suites = sorted(str(s) for s in frame["suite"].unique())
+    runs = frame["run_id"].nunique() if "run_id" in frame else len(frame)
+    newest = frame["timestamp"].dropna().max() if "timestamp" in frame else "-"  # not now: a rebuild is identical
+    nav = "".join(f'<a href="#suite-{esc(s)}">{esc(s)}</a>' for s in suites)
+    body = (
+        f"<h1>gwae-bench results</h1><p class=meta>{len(frame)} records of {runs} runs (read from {esc(out)}), "
+        f"the newest scored {esc(newest)}.</p><nav>{nav}</nav>"
+        '<section id="summary"><h2>Summary across suites</h2><p class="note">Each suite ranks its own model '
+        "configurations by its headline metric (rank r of n). Suites score different model sets, so the mean rank "
+        "is over the suites a configuration is scored in, shown next to it; compare mean ranks only between equal "
+        "counts. Click a column header to sort.</p>"
+        f"{summary_table(frame)}"
+        f'<p class="note">95% intervals of the mean over seeds: Student-t below {BOOTSTRAP_MIN_N} seeds '
+        f"(a percentile bootstrap of so few seeds is about their range), percentile bootstrap from "
+        f"{BOOTSTRAP_MIN_N}; one seed has none.</p></section>"
+        + "".join(suite_section(s, frame[frame.suite == s], files.get(s, []), root) for s in suites)
+    )
+    page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
+            f'content="width=device-width,initial-scale=1"><title>gwae-bench results</title><style>{CSS}</style>'
+            f"</head><body>{body}<script>{JS}</script></body></html>\n")
+    path = Path(root) / INDEX
+    write_text_atomic(path, page)
+    return path

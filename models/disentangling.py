@@ -60,7 +60,9 @@ def total_correlation(
     - log(B N), the same for each marginal. ``mss``: minibatch-stratified sampling (their appendix
     C.2, ``mss_log_weights``). ``paper``: the official GWAE settings' vaetc code (and
     disentanglement_lib), MWS without the log(B N) constants; it differs from ``mws`` by the
-    constant (L - 1) log(B N) and has the same gradients.
+    constant (L - 1) log(B N) and has the same gradients. (One stored revision of vaetc's
+    ``btcvae.py`` subtracts log B from each term, i.e. MWS with N = 1: another constant,
+    (L - 1) log B, and the same gradients again.)
     """
     if estimator not in TC_ESTIMATORS:
         raise ValueError(f"estimator must be one of {TC_ESTIMATORS}, got {estimator!r}")

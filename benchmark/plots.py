@@ -35,12 +35,21 @@ def save_figure(fig: plt.Figure, path: Path) -> Path:
 
 #: Metric names in words, for titles and axis labels (a reviewer should not need the README).
 METRIC_WORDS = {
-    "auroc": "AUROC", "aupr_in": "AUPR (in-distribution positive)", "aupr_out": "AUPR (OoD positive)",
-    "fpr95": "false-positive rate at 95% true-positive rate",
+    "auroc": "AUROC", "ap_in": "average precision (in-distribution positive)",
+    "ap_out": "average precision (OoD positive)", "fpr95": "false-positive rate at 95% true-positive rate",
+    "aupr_in_openood": "AUPR, OpenOOD's trapezoid (in-distribution positive)",
+    "aupr_out_openood": "AUPR, OpenOOD's trapezoid (OoD positive)",
+    "fpr95_openood": "FPR at 95% TPR, OpenOOD's ROC points",
     "fid_samples": "FID of prior samples", "fid_recon": "FID of reconstructions",
     "kid_samples": "KID of prior samples", "kid_recon": "KID of reconstructions",
     "psnr": "PSNR of reconstructions (dB)", "mig": "mutual information gap (MIG)", "sap": "SAP score",
     "gw_distortion": "GW distortion, data vs codes", "gw_identity_distortion": "identity-coupling distortion",
+    "modularity": "modularity (Ridgeway & Mozer)", "explicitness": "explicitness (Ridgeway & Mozer)",
+    "irs": "interventional robustness score (IRS)", "beta_vae_score": "beta-VAE score (Higgins et al.)",
+    "factor_vae_score": "FactorVAE score (Kim & Mnih)",
+    "gaussian_total_correlation": "Gaussian total correlation of the codes",
+    "gaussian_wasserstein_correlation_norm": "Gaussian Wasserstein dependency of the codes (normalised)",
+    "mutual_info_score": "mutual information score of the codes",
 }
 LABEL_WRAP = 16  # characters per line of an x tick label
 

@@ -8,6 +8,19 @@ whenever a definition changes.
 
 from benchmark.registry import Registry
 from metrics.disentanglement import DCI_SPECS, MIG_SPEC, SAP_SPEC, dci, dci_matrix_scores, mig, sap
+from metrics.dlib_scores import (
+    BETA_VAE_SPEC,
+    FACTOR_VAE_SPEC,
+    IRS_SPEC,
+    MODULARITY_SPEC,
+    UNSUPERVISED_SPEC,
+    GridFactorSampler,
+    beta_vae_score,
+    factor_vae_score,
+    irs,
+    modularity_explicitness,
+    unsupervised_scores,
+)
 from metrics.extractors import EXTRACTORS, build_extractor
 from metrics.generation import feature_statistics, fid_from_features, frechet_distance, kid, psnr, psnr_per_image
 from metrics.gw import gw_distortion
@@ -30,6 +43,9 @@ LOWER_IS_BETTER = frozenset({
     "fpr95", "fpr95_openood", "gw_distortion", "gw_identity_distortion",
     "fid_samples", "fid_recon", "kid_samples", "kid_recon",
     "fid_samples_inception", "fid_recon_inception", "kid_samples_inception", "kid_recon_inception",
+    # disentanglement_lib's unsupervised scores: dependence between code dims
+    "gaussian_total_correlation", "gaussian_wasserstein_correlation", "gaussian_wasserstein_correlation_norm",
+    "mutual_info_score",
 })
 
 METRICS: Registry = Registry("metric")
@@ -53,8 +69,28 @@ METRICS.add("fid", fid_from_features, f"{FID_SPEC}: Frechet distance of two feat
 METRICS.add("kid", kid, f"{KID_SPEC}: kernel Inception distance, 100 subsets of <= 1,000 points, (x.y/d + 1)^3")
 METRICS.add("psnr", psnr, f"{PSNR_SPEC}: mean per-image PSNR of reconstructions, images in [0, 1]")
 METRICS.add("sap", sap, f"{SAP_SPEC}: SAP score, 1-D LinearSVC(C=0.01) accuracy gap (disentanglement_lib)")
+METRICS.add("beta_vae_score", beta_vae_score, f"{BETA_VAE_SPEC}: logistic-regression accuracy of the fixed factor "
+            "from mean |code differences| of batch pairs (interventional: factor sampler + representation function)")
+METRICS.add("factor_vae_score", factor_vae_score, f"{FACTOR_VAE_SPEC}: majority-vote accuracy of the fixed factor "
+            "from the least-variance std-scaled code dim, collapsed dims pruned (interventional)")
+METRICS.add("modularity_explicitness", modularity_explicitness, f"{MODULARITY_SPEC}: Ridgeway & Mozer modularity "
+            "(20-bin MI) and explicitness (logistic-regression ROC-AUC)")
+METRICS.add("irs", irs, f"{IRS_SPEC}: interventional robustness score (Suter et al.), 0.99 quantile")
+METRICS.add("unsupervised", unsupervised_scores, f"{UNSUPERVISED_SPEC}: Gaussian total correlation, Gaussian "
+            "Wasserstein dependency and mean pairwise MI of the code dims (lower = more independent)")
 
 __all__ = [
+    "BETA_VAE_SPEC",
+    "FACTOR_VAE_SPEC",
+    "IRS_SPEC",
+    "MODULARITY_SPEC",
+    "UNSUPERVISED_SPEC",
+    "GridFactorSampler",
+    "beta_vae_score",
+    "factor_vae_score",
+    "irs",
+    "modularity_explicitness",
+    "unsupervised_scores",
     "DCI_SPECS",
     "EXTRACTORS",
     "FID_SPEC",

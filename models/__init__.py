@@ -13,6 +13,8 @@ from benchmark.config import from_dict, to_dict
 from benchmark.registry import Registry
 from models.base import BenchmarkModel
 from models.dagmm import DAGMM
+from models.disentangling import DIPVAE, AnnealedVAE, BetaTCVAE
+from models.factorvae import FactorVAE
 from models.gwae import GWAE
 from models.priors import PRIORS, PriorConfig
 from models.vae import VAE
@@ -51,6 +53,31 @@ MODELS.add(
     "wae-infovae",
     ModelSpec(WAE, {"variant": "infovae", "encoder": "gaussian"}),
     "The official GWAE code's `wae` baseline: vaetc's MMDVAE (InfoVAE), KL + biased MMD",
+)
+MODELS.add(
+    "beta-tcvae",
+    ModelSpec(BetaTCVAE),
+    "beta-TCVAE (Chen et al. 2018): KL + (beta - 1) TC, minibatch TC estimator mws | mss | paper (beta 2)",
+)
+MODELS.add(
+    "factorvae",
+    ModelSpec(FactorVAE),
+    "FactorVAE (Kim & Mnih 2018): KL + gamma TC by a 5x1000 MLP discriminator on (z, permuted z)",
+)
+MODELS.add(
+    "dip-vae-i",
+    ModelSpec(DIPVAE, {"variant": "i", "lambda_od": 1.0, "lambda_d": 1.0}),
+    "DIP-VAE-I (Kumar et al. 2018): covariance of the encoder means pushed to I (lambda_od 1, lambda_d 1)",
+)
+MODELS.add(
+    "dip-vae-ii",
+    ModelSpec(DIPVAE, {"variant": "ii", "lambda_od": 10.0, "lambda_d": 1.0}),
+    "DIP-VAE-II (Kumar et al. 2018): covariance of q(z) pushed to I (lambda_od 10, lambda_d 1)",
+)
+MODELS.add(
+    "annealed-vae",
+    ModelSpec(AnnealedVAE),
+    "AnnealedVAE (Burgess et al. 2018): gamma |KL - C|, capacity C linear from 0 to c_max",
 )
 
 

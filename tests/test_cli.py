@@ -22,6 +22,11 @@ RECORD_FIELDS = {
     "metric_spec", "value", "versions", "hardware", "wall_s", "peak_rss_mb", "model_config", "eval_seed",
 }
 OOD_FIELDS = {"n_id", "n_ood", "scorer"}
+#: disentanglement_lib's metric set, every one scored by the disentanglement suite
+DISENTANGLEMENT_METRICS = {
+    "dci_dlib_disentanglement", "mig", "sap", "modularity", "explicitness", "irs", "beta_vae_score",
+    "factor_vae_score", "gaussian_total_correlation", "gaussian_wasserstein_correlation", "mutual_info_score",
+}
 
 
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -169,6 +174,7 @@ def test_every_model_trains_and_scores_on_every_suite_through_the_cli(model, tmp
         if suite == "disentanglement":
             assert {p.name for p in out.glob("*/traversal_*.png")} == {"traversal_last_mean.png",
                                                                       "traversal_last_sample.png"}
+            assert {r["metric"] for r in records} >= DISENTANGLEMENT_METRICS
 
 
 @pytest.mark.slow

@@ -175,3 +175,21 @@ def test_ray_culling_never_clips_an_object(monkeypatch: pytest.MonkeyPatch) -> N
     culled = render(largest)
     monkeypatch.setattr(shapes_render, "_CAM", shapes_render._camera(cull=False))
     assert np.array_equal(render(largest), culled)
+
+
+def test_images_with_chosen_factors_come_the_same_way_from_file_and_renderer(tmp_path: Path) -> None:
+    """``at_factors``: the interventional metrics' access path, by grid index, for both sources."""
+    ds = _open_tiny(_tiny_h5(tmp_path / "tiny.h5"), "test").with_shape((3, 16, 16))
+    factors = np.array([[1, 0, 0, 1, 3, 0], [0, 0, 0, 0, 0, 1], [1, 0, 0, 1, 3, 0]])
+    picked = ds.at_factors(factors)
+    index = np.ravel_multi_index(tuple(factors.T), TINY)
+    assert picked.image_shape == (3, 16, 16) and np.array_equal(picked.factors, factors)
+    assert picked.read(slice(None))[:, 0, 10, 10].tolist() == index.tolist()  # red channel = grid index
+    with pytest.raises(BenchmarkError, match="outside the grid"):
+        ds.at_factors(np.array([[2, 0, 0, 0, 0, 0]]))
+    with pytest.raises(BenchmarkError, match="shape"):
+        ds.at_factors(np.array([1, 0, 0]))
+    proc = load_dataset("shapes3d-procedural", "val", n=4, seed=0)
+    grid = np.array([[3, 1, 4, 1, 2, 9], [0, 0, 0, 0, 0, 0]])
+    images = proc.at_factors(grid).read(slice(None)).numpy().transpose(0, 2, 3, 1)
+    assert np.array_equal(images, render(np.ravel_multi_index(tuple(grid.T), FACTOR_SIZES)))

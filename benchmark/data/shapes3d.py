@@ -147,6 +147,24 @@ class GridImageSet(ImageSet):
     def with_shape(self, image_shape: Sequence[int]) -> GridImageSet:
         return self._select(self.indices, image_shape)
 
+    def at(self, grid_indices: Sequence[int] | np.ndarray) -> GridImageSet:
+        """The images at these positions of the full grid (any order, repeats allowed), from the same
+        source at the same shape, whatever this set's split: how metrics draw images with chosen factors."""
+        idx = np.asarray(grid_indices, dtype=np.int64).reshape(-1)
+        n = int(np.prod(self.factor_sizes))
+        if len(idx) and (idx.min() < 0 or idx.max() >= n):
+            raise BenchmarkError(f"{self.name}: grid indices must lie in [0, {n})")
+        return self._select(idx)
+
+    def at_factors(self, factors: np.ndarray) -> GridImageSet:
+        """``at`` for (n, F) factor value indices (row-major grid position, as ``factors``)."""
+        f = np.asarray(factors, dtype=np.int64)
+        if f.ndim != 2 or f.shape[1] != len(self.factor_sizes):
+            raise BenchmarkError(f"{self.name}: factors must have shape (n, {len(self.factor_sizes)}), got {f.shape}")
+        if np.any(f < 0) or np.any(f >= np.asarray(self.factor_sizes)):
+            raise BenchmarkError(f"{self.name}: factor values outside the grid {self.factor_sizes}")
+        return self.at(np.ravel_multi_index(tuple(f.T), self.factor_sizes))
+
     def _select(self, indices: np.ndarray, shape: Sequence[int] | None = None) -> GridImageSet:
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)  # shares the source (file handle holder / renderer)

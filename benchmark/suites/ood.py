@@ -88,7 +88,7 @@ SUITES.add(
     "ood",
     Suite(
         name="ood",
-        summary="train on MNIST, detect Omniglot as OoD (AUROC, AUPR-in/out, FPR@95)",
+        summary="train on MNIST, detect Omniglot as OoD (AUROC, AP-in/out, FPR@95, and OpenOOD's AUPR and FPR@95)",
         dataset="mnist",
         models=("vae", "dagmm", "dagmm-zong", "gwae-gmp"),
         presets=PRESETS,
@@ -98,5 +98,5 @@ SUITES.add(
         headline=("auroc", "last", "sample"),
         gw_set=ID_SET,
     ),
-    "train on MNIST, detect Omniglot as OoD (AUROC, AUPR-in/out, FPR@95)",
+    "train on MNIST, detect Omniglot as OoD (AUROC, AP-in/out, FPR@95, and OpenOOD's AUPR and FPR@95)",
 )

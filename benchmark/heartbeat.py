@@ -48,7 +48,7 @@ def running(run_dir: Path) -> str | None:
     path = Path(run_dir) / HEARTBEAT
     try:
         beat_ = json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (OSError, ValueError):  # absent, unreadable (an --out that is a file), or not JSON
         return None
     age = time.time() - float(beat_.get("time", 0))
     if beat_.get("host") == socket.gethostname():

@@ -123,7 +123,7 @@ def test_a_run_that_fails_leaves_no_heartbeat_behind(tmp_path, monkeypatch):
     spec = runner.RunSpec("ood", "smoke", "vae", 0, {"x": 1})
 
     def dies(spec, out, run_dir, *args):
-        run_dir.mkdir(parents=True)
+        run_dir.mkdir(parents=True, exist_ok=True)  # execute holds the run's lock file in it already
         heartbeat.beat(run_dir, "training", epoch=1, step=1, total_steps=2)
         raise RuntimeError("out of memory")
 

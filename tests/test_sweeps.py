@@ -237,7 +237,7 @@ patience = 12
     train = json.loads((killed / spec.run_id / "train.json").read_text())
     assert train["epochs"] == 12 and train["resumed_at"] == [epochs_done]
     assert json.loads((reference / spec.run_id / "train.json").read_text())["resumed_at"] == []
-    assert len(values(killed)) == 2 * 2 * 6 and values(killed) == values(reference)  # exactly, on CPU
+    assert len(values(killed)) == 2 * 2 * 9 and values(killed) == values(reference)  # exactly, on CPU
     curves = [(d / spec.run_id / "curves_epochs.csv").read_text().splitlines() for d in (killed, reference)]
     assert [line.split(",")[:2] for line in curves[0]] == [line.split(",")[:2] for line in curves[1]]  # epoch, step
     assert not (killed / spec.run_id / "heartbeat.json").exists()

@@ -5,16 +5,29 @@ from __future__ import annotations
 import io
 import textwrap
 from pathlib import Path
+from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from benchmark.storage import write_bytes_atomic
+from metrics import LOWER_IS_BETTER
 
-from benchmark.storage import write_bytes_atomic  # noqa: E402
-from metrics import LOWER_IS_BETTER  # noqa: E402
+
+class _Pyplot:
+    """matplotlib.pyplot (Agg backend), imported on first use: commands that draw nothing (``list``,
+    ``--help``, ``plan``) do not pay for it."""
+
+    def __getattr__(self, name: str) -> Any:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot
+
+        return getattr(matplotlib.pyplot, name)
+
+
+plt = _Pyplot()
 
 
 def label(row: pd.Series) -> str:

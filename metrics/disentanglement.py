@@ -23,17 +23,10 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from joblib import Parallel, delayed
 from numpy.typing import ArrayLike, NDArray
-from scipy.stats import entropy
-from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingRegressor, RandomForestRegressor
-from sklearn.metrics import mutual_info_score
-from sklearn.model_selection import cross_val_score, train_test_split
-from sklearn.svm import LinearSVC
-from threadpoolctl import threadpool_limits
 
 #: One versioned id per DCI definition; bump the version whenever a definition changes.
 DCI_SPECS: dict[str, str] = {"dlib": "dci@dlib-v1", "vaetc": "dci@vaetc-v1", "fast": "dci@fast-v1"}
@@ -62,6 +55,9 @@ _ENTROPY_EPS = 1e-11  # disentanglement_lib's smoothing of importance rows/colum
 #: (train, test) points at and above which ``fast`` was calibrated against ``dlib`` (within 0.015 on D
 #: and C on synthetic codes, 0.012 on trained models' codes). At 2,000 / 1,000 it was off by 0.026 on D.
 FAST_CALIBRATED_POINTS = (10_000, 5_000)
+
+if TYPE_CHECKING:  # sklearn is imported where it is used: `import metrics` stays light
+    from sklearn.ensemble import HistGradientBoostingRegressor
 
 
 class FastDCIBelowCalibration(UserWarning):
@@ -160,6 +156,7 @@ def dci_matrix_scores(
     all-zero row (an unused code) scores 0 but carries no weight. A single code or factor has
     no entropy base (log 1 = 0); its terms are defined as 1 (nothing to mix with).
     """
+    from scipy.stats import entropy  # lazy: keeps `import metrics` light
     r = np.asarray(importance, dtype=np.float64)
     if r.ndim != 2 or r.shape[0] < 1 or r.shape[1] < 1:
         raise ValueError(f"importance must be a 2-D (codes x factors) matrix, got shape {r.shape}")
@@ -184,6 +181,7 @@ def _fit_gbt(
     x_tr: NDArray, y_tr: NDArray, x_te: NDArray, y_te: NDArray, seed: int, gbt: dict[str, Any]
 ) -> tuple[NDArray, float, float]:
     """One factor's classifier: (|importances|, train accuracy, test accuracy), as dlib's loop."""
+    from sklearn.ensemble import GradientBoostingClassifier  # lazy: keeps `import metrics` light
     model = GradientBoostingClassifier(random_state=seed, **gbt).fit(x_tr, y_tr)
     return (
         np.abs(model.feature_importances_),
@@ -197,6 +195,10 @@ def _per_factor(fit: Callable[[int], tuple], n_factors: int, cost: Sequence[floa
 
     Each fit is seeded and deterministic, so the results are identical to a sequential loop.
     """
+    from joblib import (
+        Parallel,  # lazy: keeps `import metrics` light
+        delayed,  # lazy: keeps `import metrics` light
+    )
     order = sorted(range(n_factors), key=lambda j: -cost[j])
     if n_jobs == 1 or n_factors == 1:
         done = [fit(j) for j in order]
@@ -252,6 +254,8 @@ def _fit_ovr_boosting(
     quantity GradientBoostingClassifier's (friedman_mse) importances add up; same depth, stages
     and learning rate as dlib. Accuracy: argmax of the per-class scores.
     """
+    from sklearn.ensemble import HistGradientBoostingRegressor  # lazy: keeps `import metrics` light
+    from threadpoolctl import threadpool_limits  # lazy: keeps `import metrics` light
     classes = np.unique(y_tr)
     gains = np.zeros(x_tr.shape[1])
     s_tr, s_te = np.empty((x_tr.shape[0], classes.size)), np.empty((x_te.shape[0], classes.size))
@@ -306,16 +310,24 @@ def _vaetc_targets(factors: NDArray, categorical: tuple[int, ...]) -> NDArray[np
 
 
 def _cv_mse(x: NDArray, t: NDArray, depth: int, n_estimators: int, folds: int, seed: int) -> float:
+    from sklearn.ensemble import RandomForestRegressor  # lazy: keeps `import metrics` light
+    from sklearn.model_selection import cross_val_score  # lazy: keeps `import metrics` light
     rf = RandomForestRegressor(n_estimators=n_estimators, max_depth=depth, random_state=seed)
     return float(-np.mean(cross_val_score(rf, x, t, scoring="neg_mean_squared_error", cv=folds)))
 
 
 def _fit_rf(x_tr, t_tr, x_te, t_te, depth: int, n_estimators: int, seed: int) -> tuple[NDArray, float]:
+    from sklearn.ensemble import RandomForestRegressor  # lazy: keeps `import metrics` light
     rf = RandomForestRegressor(n_estimators=n_estimators, max_depth=depth, random_state=seed).fit(x_tr, t_tr)
     return rf.feature_importances_, float(np.mean((rf.predict(x_te) - t_te) ** 2))
 
 
 def _dci_vaetc(x_tr, y_tr, x_te, y_te, seed: int, n_jobs: int, p: dict[str, Any]) -> tuple[NDArray, dict]:
+    from joblib import (
+        Parallel,  # lazy: keeps `import metrics` light
+        delayed,  # lazy: keeps `import metrics` light
+    )
+    from sklearn.model_selection import train_test_split  # lazy: keeps `import metrics` light
     n_factors = y_tr.shape[1]
     categorical = tuple(int(c) for c in p["categorical"])
     if any(c < 0 or c >= n_factors for c in categorical) or len(set(categorical)) != len(categorical):
@@ -424,6 +436,7 @@ def mig(codes: ArrayLike, factors: ArrayLike, n_bins: int = 20, seed: int = 0) -
     informative codes divided by the factor's entropy; mean over factors. Needs >= 2 code dims
     and non-constant factors. Deterministic: ``seed`` is accepted only for a uniform signature.
     """
+    from sklearn.metrics import mutual_info_score  # lazy: keeps `import metrics` light
     x = _codes(codes, "codes")
     y = _factors(factors, "factors", x.shape[0])
     if x.shape[1] < 2:
@@ -446,6 +459,7 @@ def mig(codes: ArrayLike, factors: ArrayLike, n_bins: int = 20, seed: int = 0) -
 
 
 def _sap_pair(x_tr, y_tr, x_te, y_te, c: float, seed: int) -> float:
+    from sklearn.svm import LinearSVC  # lazy: keeps `import metrics` light
     clf = LinearSVC(C=c, class_weight="balanced", random_state=seed).fit(x_tr[:, None], y_tr)
     return float(np.mean(clf.predict(x_te[:, None]) == y_te))
 
@@ -468,6 +482,10 @@ def sap(
     mean over factors of the gap between the two best code dims. Returns ``sap``, ``spec``,
     ``params`` and the ``score_matrix``.
     """
+    from joblib import (
+        Parallel,  # lazy: keeps `import metrics` light
+        delayed,  # lazy: keeps `import metrics` light
+    )
     x_tr, y_tr, x_te, y_te = _split(codes_train, factors_train, codes_test, factors_test,
                                     discrete=not continuous_factors)
     if x_tr.shape[1] < 2:

@@ -20,13 +20,10 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import mutual_info_score, roc_auc_score
 
 from metrics.disentanglement import _codes, _count, _factors, _split, histogram_discretize
 
@@ -45,6 +42,9 @@ FACTOR_VAE_DEFAULTS: dict[str, Any] = {
 
 SampleFactors = Callable[[int, np.random.RandomState], NDArray]
 Represent = Callable[[NDArray], ArrayLike]
+
+if TYPE_CHECKING:  # sklearn is imported where it is used: `import metrics` stays light
+    from sklearn.linear_model import LogisticRegression
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,8 @@ def _sample(sample_factors: SampleFactors, n: int, rs: np.random.RandomState) ->
 
 def _fit_logistic(x: NDArray, y: NDArray, seed: int) -> LogisticRegression:
     """sklearn's default LogisticRegression, as dlib; its lbfgs iteration cap may warn, which dlib ignores."""
+    from sklearn.exceptions import ConvergenceWarning  # lazy: keeps `import metrics` light
+    from sklearn.linear_model import LogisticRegression  # lazy: keeps `import metrics` light
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return LogisticRegression(random_state=seed).fit(x, y)
@@ -220,6 +222,7 @@ def factor_vae_score(
 
 def discrete_mutual_info(codes_binned: NDArray, factors: NDArray) -> NDArray[np.float64]:
     """(L, F) matrix of ``sklearn.metrics.mutual_info_score`` (nats) between binned codes and factors."""
+    from sklearn.metrics import mutual_info_score  # lazy: keeps `import metrics` light
     return np.array([[mutual_info_score(factors[:, j], codes_binned[:, i]) for j in range(factors.shape[1])]
                      for i in range(codes_binned.shape[1])])
 
@@ -240,6 +243,7 @@ def modularity(mutual_information: ArrayLike) -> float:
 
 def _explicitness_one(x_tr: NDArray, y_tr: NDArray, x_te: NDArray, y_te: NDArray, seed: int) -> tuple[float, float]:
     """Macro ROC-AUC (one-vs-rest over the factor's classes) of a default LogisticRegression."""
+    from sklearn.metrics import roc_auc_score  # lazy: keeps `import metrics` light
     clf = _fit_logistic(x_tr, y_tr, seed)
     out = []
     for x, y in ((x_tr, y_tr), (x_te, y_te)):

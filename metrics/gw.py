@@ -16,7 +16,6 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.spatial.distance import pdist, squareform
 
 LOSSES = ("square_loss", "kl_loss")
 
@@ -35,6 +34,10 @@ def _points(values: ArrayLike, name: str, flatten: bool) -> NDArray[np.float64]:
 
 def _distances(points: NDArray[np.float64], normalize: bool, name: str) -> NDArray[np.float64]:
     """Euclidean distance matrix (exact zero diagonal), scaled to mean off-diagonal 1 if asked."""
+    from scipy.spatial.distance import (
+        pdist,  # lazy: keeps `import metrics` light
+        squareform,  # lazy: keeps `import metrics` light
+    )
     d = squareform(pdist(points))
     if normalize:
         scale = d.sum() / (d.shape[0] * (d.shape[0] - 1))

@@ -90,5 +90,10 @@ def run_packed(
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
                              initargs=(policy,)) as pool:
         futures = [pool.submit(run_one, spec, str(out), root, slots[i % jobs], job) for i, spec in enumerate(specs)]
-        for future in as_completed(futures):
-            yield future.result()
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        except BaseException:  # interrupted (SIGINT, SIGTERM) or failed: no worker trains on without us
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.terminate()
+            raise

@@ -266,3 +266,23 @@ def test_ctrl_c_of_an_in_process_run_reaches_the_caller(tmp_path, crash_on_step,
     with pytest.raises(KeyboardInterrupt):  # so pytest itself stops on Ctrl-C
         main(["run", *SMOKE, "--out", str(tmp_path)])
     assert capsys.readouterr().err.splitlines()[-1].startswith("interrupted: rerun the same command")
+
+
+def test_sigterm_of_packed_runs_stops_their_workers(tmp_path, spawn):
+    """``run --jobs 2`` terminated: one line, and no worker process trains on after the parent has gone."""
+    out, hold = tmp_path / "out", tmp_path / "hold"
+    proc = spawn("run", "--suite", "ood", "--preset", "smoke", "--models", "vae", "--seeds", "0,1", "--jobs", "2",
+                 "--threads", "1", "--no-progress", "--out", str(out), env=held(hold))
+    specs = sweeps.expand(sweeps.Sweep(suite="ood", preset="smoke", models=["vae"], seeds=[0, 1]))
+    for spec in specs:  # both workers are held mid-training
+        wait_for(hold / f"{spec.run_id}.epoch1", proc)
+    pids = [json.loads((out / s.run_id / "heartbeat.json").read_text())["pid"] for s in specs]
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 143 and "terminated (SIGTERM): rerun the same command" in err
+    for pid in pids:  # the pool was shut down after terminating them, so they are gone (or zombies)
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+        except FileNotFoundError:
+            continue
+        assert state == "Z", f"worker {pid} still running (state {state})"

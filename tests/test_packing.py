@@ -3,7 +3,6 @@
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -87,8 +86,6 @@ def test_plan_shows_the_packing():
 
 
 def test_jobs_is_an_option_of_the_local_launcher_only(tmp_path):
-    if shutil.which("sbatch") is None:
-        pytest.skip("no sbatch: the slurm launcher refuses earlier")
     proc = cli("run", "--suite", "ood", "--preset", "smoke", "--launcher", "slurm", "--jobs", "2",
                "--out", str(tmp_path))
     assert proc.returncode == 2 and "--jobs: not an option of --launcher slurm" in proc.stderr

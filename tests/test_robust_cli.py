@@ -37,11 +37,9 @@ def held(hold: Path) -> dict:
 
 
 def wait_for(path: Path, proc: subprocess.Popen) -> None:
-    """Until ``path`` exists (an event), failing if the process ends first; the deadline only guards a hang."""
-    deadline = time.monotonic() + 600
+    """Until ``path`` exists (an event), failing if the process ends first (no wall-clock budget)."""
     while not path.exists():
         assert proc.poll() is None, proc.communicate()[1]
-        assert time.monotonic() < deadline, f"{path} never appeared"
         time.sleep(0.05)
 
 

@@ -45,9 +45,8 @@ def held(hold: Path) -> dict:
 
 
 def wait_until(done, what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT  # only guards a hang; the test synchronises on ``done``
+    """Until ``done()`` (an event: a file, a job state); no wall-clock budget, so a busy machine only waits longer."""
     while not done():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.1)
 
 

@@ -7,6 +7,7 @@ written, and user errors print one line on stderr with a non-zero exit and no tr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
@@ -73,6 +74,15 @@ def _positive(text: str) -> int:
     return value
 
 
+def _steps(text: str) -> tuple[int, ...]:
+    from benchmark.budgets import parse_steps
+
+    try:
+        return parse_steps(text)
+    except BenchmarkError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--score-at {text!r}: ")) from None
+
+
 def _selection(p: argparse.ArgumentParser) -> None:
     """What to run: a suite and flags, or a sweep file (shared by ``run`` and ``plan``)."""
     p.add_argument("--suite", help="suite name (or give --sweep FILE)")
@@ -88,6 +98,11 @@ def _selection(p: argparse.ArgumentParser) -> None:
                    help="folder with full datasets in torchvision's layouts (or $GWAE_BENCH_DATA)")
     p.add_argument("--retry-failed", action="store_true",
                    help="launch the failed runs alone (default: the runs that have neither records nor a job)")
+    p.add_argument("--score-at", type=_steps, metavar="STEPS",
+                   help="training steps at which to keep the weights and score them, e.g. 250,500,1000, or off "
+                   "(default: the preset's budgets); not part of the run id, so adding steps never retrains")
+    p.add_argument("--score-with", choices=("cheap", "full"), default=None,
+                   help="at those steps, the suite's trajectory metrics (cheap, the default) or every metric (full)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,11 +176,14 @@ def _sweep(args: argparse.Namespace) -> Any:
         if given:
             raise BenchmarkError(f"--sweep {args.sweep} names the suite, preset, models and seeds itself: "
                                  f"drop {', '.join(given)}")
-        return sweeps.load_sweep(args.sweep)
-    if not args.suite:
+        sweep = sweeps.load_sweep(args.sweep)
+    elif not args.suite:
         raise BenchmarkError("give --suite NAME or --sweep FILE")
-    return sweeps.Sweep(suite=args.suite, preset=args.preset or "default", models=args.models, seeds=args.seeds,
-                        overrides=parse_overrides(args.overrides))
+    else:
+        sweep = sweeps.Sweep(suite=args.suite, preset=args.preset or "default", models=args.models, seeds=args.seeds,
+                             overrides=parse_overrides(args.overrides))
+    given = {k: v for k, v in (("score_at", args.score_at), ("budget_scoring", args.score_with)) if v is not None}
+    return dataclasses.replace(sweep, **given)
 
 
 def _prepare(args: argparse.Namespace) -> tuple[Any, list[Any], Any, list[Any]]:
@@ -196,6 +214,7 @@ def _counts(states: list[Any]) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmark import sweeps
+    from benchmark.budgets import pending, unreachable
     from benchmark.launchers import LAUNCHERS, LaunchOptions
     from benchmark.storage import check_output
 
@@ -211,9 +230,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_output(args.out)
     sid = sweeps.sweep_id(sweep.suite, specs)
     todo_ids = {s.run_id for s in states if s.state == _wanted(args)}
-    todo = [s for s in specs if s.run_id in todo_ids]
+    done = {s.run_id for s in states if s.state == "done"}
+    rescore = [s for s in specs if s.run_id in done and pending(args.out / s.run_id, s.budgets, s.budget_scoring)]
+    todo = [s for s in specs if s.run_id in todo_ids] + rescore
+    again = f", {len(rescore)} done to score at new budgets" if rescore else ""
+    unkept = {s.run_id: u for s in specs if s.run_id in done and (u := unreachable(args.out / s.run_id, s.budgets,
+                                                                                     s.budget_scoring))}
+    if unkept:
+        first, steps = next(iter(unkept.items()))
+        print(f"warning: {len(unkept)} finished run(s) kept no weights at some of the asked budgets, which are not "
+              f"scored (e.g. {first}: step(s) {', '.join(map(str, steps))}); a budget's weights are kept only "
+              "while the run trains past it", file=sys.stderr)
     print(f"sweep {sid}: {len(specs)} run(s) of suite {sweep.suite} ({sweep.preset}): {_counts(states)}; "
-          f"{len(todo)} to launch ({launcher.name})", file=sys.stderr)
+          f"{len(todo)} to launch ({launcher.name}){again}", file=sys.stderr)
     failed = sum(s.state == "failed" for s in states)
     if failed and not args.retry_failed:
         print(f"{failed} failed run(s) left alone: see `status`, and relaunch them with --retry-failed",

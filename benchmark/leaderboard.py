@@ -119,7 +119,7 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
 def build(out: Path, to: Path | None = None) -> list[Path]:
     """Write ``<to>/<suite>/leaderboard.csv`` and plots for every suite with records under ``out``,
     ``<to>/summary.csv`` across suites, and the page of them all, ``<to>/index.html`` (``benchmark.report``)."""
-    from benchmark import report
+    from benchmark import report, trajectories
 
     records = usable_records(out)
     if not records:
@@ -127,15 +127,17 @@ def build(out: Path, to: Path | None = None) -> list[Path]:
     frame = pd.DataFrame(records)
     dest_root = Path(to) if to is not None else Path(out)
     by_suite: dict[str, list[Path]] = {}
+    stable: dict[str, str] = {}
     for suite_name, sub in frame.groupby("suite"):
         dest = dest_root / str(suite_name)
         path = dest / "leaderboard.csv"
         write_text_atomic(path, aggregate(sub).to_csv(index=False, float_format="%.4f"))
-        by_suite[str(suite_name)] = [path, *SUITES.get(str(suite_name)).plot(sub, dest),
+        along, stable[str(suite_name)] = trajectories.build(sub, Path(out), str(suite_name), dest)
+        by_suite[str(suite_name)] = [path, *SUITES.get(str(suite_name)).plot(sub, dest), *along,
                                      *copy_best_artifacts(sub, Path(out), dest / "artifacts")]
     path = dest_root / "summary.csv"
     write_text_atomic(path, summary(frame).to_csv(index=False, float_format="%.4f"))
-    page = report.write(frame, Path(out), dest_root, by_suite)
+    page = report.write(frame, Path(out), dest_root, by_suite, stable)
     return [*(p for files in by_suite.values() for p in files), path, page]
 
 

@@ -34,10 +34,11 @@ def _marker(body: str, count: int) -> str:
     return json.dumps({MARKER: {"records": count, "sha256": digest}}) + "\n"
 
 
-def write_records(run_dir: Path, records: Iterable[dict[str, Any]]) -> Path:
+def write_records(run_dir: Path, records: Iterable[dict[str, Any]], name: str = RECORDS) -> Path:
+    """``records.jsonl`` (or another record file of the run, e.g. ``trajectory.jsonl``) with its marker."""
     lines = [json.dumps(r, sort_keys=True, default=str) + "\n" for r in records]
     body = "".join(lines)
-    path = Path(run_dir) / RECORDS
+    path = Path(run_dir) / name
     write_text_atomic(path, body + _marker(body, len(lines)))
     return path
 
@@ -73,12 +74,12 @@ def run_records(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-def iter_runs(out: Path) -> Iterator[tuple[Path, list[dict[str, Any]] | str]]:
+def iter_runs(out: Path, name: str = RECORDS) -> Iterator[tuple[Path, list[dict[str, Any]] | str]]:
     """(records file, its records or why it is damaged) under ``out`` (any depth), in a stable order."""
     out = Path(out)
     if not out.is_dir():
         raise BenchmarkError(f"results folder {out} does not exist")
-    for path in sorted(out.rglob(RECORDS)):
+    for path in sorted(out.rglob(name)):
         try:
             yield path, run_records(path)
         except BenchmarkError as exc:

@@ -144,7 +144,7 @@ def figures(paths: list[Path], root: Path) -> str:
     return f'<div class="grid">{"".join(items)}</div>' if items else '<p class="note">none</p>'
 
 
-def suite_section(suite_name: str, records: pd.DataFrame, files: list[Path], root: Path) -> str:
+def suite_section(suite_name: str, records: pd.DataFrame, files: list[Path], root: Path, stable: str = "") -> str:
     suite = SUITES.get(suite_name)
     metric, checkpoint, rep = suite.headline
     better = "lower" if metric in leaderboard.LOWER_IS_BETTER else "higher"
@@ -158,12 +158,20 @@ def suite_section(suite_name: str, records: pd.DataFrame, files: list[Path], roo
         f'<p>{esc(suite.summary)}.</p><p class="note">Headline: {esc(metric_words(metric))} ({esc(better)} is '
         f"better), {esc(checkpoint)} checkpoint, {esc(rep)} code; {n} model configuration(s); presets "
         f"{esc(', '.join(sorted(set(records['preset']))))}. Every metric, checkpoint and code: {links}.</p>"
-        f"{tbl}<h3>Plots</h3>{figures(plots, root)}<h3>Artifacts (best seed of each configuration)</h3>"
-        f"{figures(artifacts, root)}</section>"
+        f"{tbl}{_along(suite, stable)}<h3>Plots</h3>{figures(plots, root)}"
+        f"<h3>Artifacts (best seed of each configuration)</h3>{figures(artifacts, root)}</section>"
     )
 
 
-def write(frame: pd.DataFrame, out: Path, root: Path, files: dict[str, list[Path]]) -> Path:
+def _along(suite: Any, stable: str) -> str:
+    if not stable:
+        return ""
+    return (f'<p class="note">Along the training budget ({esc(metric_words(suite.trajectory.metric))}, '
+            f"trajectory plot and trajectory_ranks.csv below): {esc(stable)}.</p>")
+
+
+def write(frame: pd.DataFrame, out: Path, root: Path, files: dict[str, list[Path]],
+          stable: dict[str, str] | None = None) -> Path:
     """Write ``<root>/index.html`` for the records in ``frame``; ``files``: suite -> files ``build`` wrote."""
     suites = sorted(str(s) for s in frame["suite"].unique())
     runs = frame["run_id"].nunique() if "run_id" in frame else len(frame)
@@ -180,7 +188,8 @@ def write(frame: pd.DataFrame, out: Path, root: Path, files: dict[str, list[Path
         f'<p class="note">95% intervals of the mean over seeds: Student-t below {BOOTSTRAP_MIN_N} seeds '
         f"(a percentile bootstrap of so few seeds is about their range), percentile bootstrap from "
         f"{BOOTSTRAP_MIN_N}; one seed has none.</p></section>"
-        + "".join(suite_section(s, frame[frame.suite == s], files.get(s, []), root) for s in suites)
+        + "".join(suite_section(s, frame[frame.suite == s], files.get(s, []), root, (stable or {}).get(s, ""))
+                  for s in suites)
     )
     page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
             f'content="width=device-width,initial-scale=1"><title>gwae-bench results</title><style>{CSS}</style>'

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from benchmark import heartbeat, provenance
+from benchmark import budgets, heartbeat, provenance
 from benchmark.config import config_hash, from_dict, to_dict
 from benchmark.curves import Curves
 from benchmark.data import load_dataset
@@ -39,6 +39,9 @@ class RunSpec:
     model: str
     seed: int
     config: dict[str, Any]  # the resolved config: everything that determines the result
+    #: Steps whose weights are kept and scored (``benchmark.budgets``), and how; not part of the run id.
+    budgets: tuple[int, ...] = ()
+    budget_scoring: str = "cheap"
 
     @property
     def run_id(self) -> str:
@@ -53,15 +56,23 @@ def plan(
     overrides: dict[str, Any] | None = None,
     data_source: str = "embedded",
     train_overrides: dict[str, Any] | None = None,
+    score_at: tuple[int, ...] | None = None,
+    budget_scoring: str = "cheap",
 ) -> list[RunSpec]:
     """Every run of a suite invocation, validated, without touching the disk.
 
     ``train_overrides`` (a sweep file's ``[train]`` table) change the preset's training budget;
-    they are part of the resolved config, so they change the run ids.
+    they are part of the resolved config, so they change the run ids. ``score_at`` (default: the
+    preset's budgets) lists the steps scored along training; it is not part of the run id.
     """
     suite = SUITES.get(suite_name)
     preset = suite_preset(suite, preset_name)
     train = from_dict(TrainConfig, {**to_dict(preset.train), **(train_overrides or {})}, where="train")
+    steps = preset.budgets if score_at is None else tuple(score_at)
+    budgets.check_steps(steps, train.max_epochs * train.steps_per_epoch if train.steps_per_epoch else None,
+                        f"--score-at of suite {suite_name} ({preset_name})")
+    if budget_scoring not in budgets.SCORINGS:
+        raise BenchmarkError(f"--score-with {budget_scoring!r}: use one of {', '.join(budgets.SCORINGS)}")
     specs = []
     overrides = overrides or {}
     used: set[str] = set()
@@ -88,7 +99,7 @@ def plan(
                     "eval_seed": seed, "n_gw": preset.n_gw, **preset.eval_params,
                 },
             }
-            specs.append(RunSpec(suite_name, preset_name, model, seed, resolved))
+            specs.append(RunSpec(suite_name, preset_name, model, seed, resolved, steps, budget_scoring))
     unused = sorted(set(overrides) - used)
     if unused:
         raise BenchmarkError(f"override key(s) {', '.join(unused)} match no config field of the selected models")
@@ -152,20 +163,83 @@ def execute(
     Holds the run's lock throughout: a second process for the same run waits, then finds the records.
     """
     run_dir = Path(out) / spec.run_id
-    if (run_dir / RECORDS).exists():
-        try:
-            return run_records(run_dir / RECORDS)
-        except BenchmarkError as exc:
-            print(f"warning: {run_dir / RECORDS}: {exc}; re-scoring the run from its checkpoints", file=sys.stderr)
+    records = _whole_records(run_dir, warn=True)
+    if records is not None and not budgets.pending(run_dir, spec.budgets, spec.budget_scoring):
+        _warn_unreachable(spec, run_dir)
+        return records
     with run_lock(run_dir):
         try:
-            return run_records(run_dir / RECORDS)
-        except BenchmarkError:
-            pass
-        try:
-            return _train_and_score(spec, Path(out), run_dir, data, device, progress, progress_desc)
+            records = _whole_records(run_dir) or _train_and_score(spec, Path(out), run_dir, data, device, progress,
+                                                                  progress_desc)
+            score_budgets(spec, run_dir, data, device, records)
+            return records
         finally:  # finished, failed or interrupted: no longer running (a SIGKILL leaves it to heartbeat.running)
             heartbeat.clear(run_dir)
+
+
+def _whole_records(run_dir: Path, warn: bool = False) -> list[dict[str, Any]] | None:
+    if not (run_dir / RECORDS).exists():
+        return None
+    try:
+        return run_records(run_dir / RECORDS)
+    except BenchmarkError as exc:
+        if warn:
+            print(f"warning: {run_dir / RECORDS}: {exc}; re-scoring the run from its checkpoints", file=sys.stderr)
+        return None
+
+
+def _warn_unreachable(spec: RunSpec, run_dir: Path) -> None:
+    missing = budgets.unreachable(run_dir, spec.budgets, spec.budget_scoring)
+    if missing:
+        print(f"warning: {spec.run_id} has no weights kept at step(s) {', '.join(map(str, missing))} (it trained "
+              "before they were asked for, or stopped early before them): not scored", file=sys.stderr)
+
+
+#: Fields of a run's records that describe the run, not one score: budget records copy them.
+RUN_FIELDS = ("run_id", "suite", "preset", "model", "prior", "mode", "hparams", "dataset", "seed", "eval_seed",
+              "model_config", "train_config", "data_config", "epochs", "best_epoch", "stopped_early", "steps",
+              "wall_s", "peak_rss_mb", "peak_cuda_mb", "versions", "hardware", "hardware_summary")
+
+
+def score_budgets(spec: RunSpec, run_dir: Path, data: SuiteData, device: torch.device,
+                  records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Score every kept, not yet scored budget of a run; returns all its budget records (``trajectory.jsonl``).
+
+    Each budget is written as soon as it is scored, so an interrupted scoring keeps what it did.
+    """
+    todo = budgets.pending(run_dir, spec.budgets, spec.budget_scoring)
+    found = budgets.scored(run_dir)
+    _warn_unreachable(spec, run_dir)
+    if not todo:
+        return found
+    suite = SUITES.get(spec.suite)
+    cfg = spec.config
+    model = build_model(spec.model, resolve_config(spec.model, cfg["model_config"]), tuple(cfg["data"]["image_shape"]))
+    base = {k: records[0][k] for k in RUN_FIELDS if k in records[0]}
+    per_epoch = records[0]["steps"] / max(records[0]["epochs"], 1)
+    batch_size = cfg["train"]["batch_size"]
+    heartbeat.beat(run_dir, "scoring budgets")
+    for step in todo:
+        load_checkpoint(model, run_dir, step, device)
+        torch.manual_seed(cfg["eval"]["eval_seed"])
+        start = time.perf_counter()
+        ctx = EvalContext(model, data.eval, suite.trajectory.encode_as, device, batch_size, cfg["eval"]["eval_seed"],
+                          params=_eval_params(cfg), run_dir=None, checkpoint=f"step{step}")
+        rows = suite.trajectory.score(ctx) if spec.budget_scoring == "cheap" else suite.evaluate(ctx)
+        wall = round(time.perf_counter() - start, 2)
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        for row in rows:
+            row = {k: v for k, v in row.items() if k not in ("roc", "artifacts", "artifact_spec")}
+            found.append({**base, "checkpoint": "step", "step": step, "checkpoint_epoch": round(step / per_epoch, 3),
+                          "representation": suite.trajectory.encode_as, "budget_scoring": spec.budget_scoring,
+                          "eval_wall_s": wall, "timestamp": stamp, **row})
+        write_records(run_dir, found, budgets.TRAJECTORY)
+    return found
+
+
+def _eval_params(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The suite-specific evaluation parameters of a resolved config (what ``EvalContext.params`` holds)."""
+    return {k: v for k, v in cfg["eval"].items() if k not in ("checkpoints", "representations", "eval_seed", "n_gw")}
 
 
 def _train_and_score(spec: RunSpec, out: Path, run_dir: Path, data: SuiteData, device: torch.device, progress: bool,
@@ -185,7 +259,8 @@ def _train_and_score(spec: RunSpec, out: Path, run_dir: Path, data: SuiteData, d
 
     torch.manual_seed(spec.seed)  # model initialisation depends on the seed only
     model = build_model(spec.model, model_cfg, image_shape)
-    trainer = Trainer(model, data.train, data.val, train, run_dir, device, spec.seed, progress, curves, progress_desc)
+    trainer = Trainer(model, data.train, data.val, train, run_dir, device, spec.seed, progress, curves, progress_desc,
+                      keep_at=spec.budgets)
     result = trainer.fit()
     write_json(run_dir / "train.json", to_dict(result))
     heartbeat.beat(run_dir, "scoring")
@@ -201,13 +276,13 @@ def _train_and_score(spec: RunSpec, out: Path, run_dir: Path, data: SuiteData, d
         "peak_rss_mb": round(result.peak_rss_mb, 1), "peak_cuda_mb": round(result.peak_cuda_mb, 1),
         "versions": provenance.versions(), "hardware": hardware, "hardware_summary": provenance.describe(hardware),
     }
-    params = {k: v for k, v in cfg["eval"].items()
-              if k not in ("checkpoints", "representations", "eval_seed", "n_gw")}
+    params = _eval_params(cfg)
     records = []
     for checkpoint in cfg["eval"]["checkpoints"]:
         load_checkpoint(model, run_dir, checkpoint, device)
         diagnostics = model.diagnostics()
         epoch = result.best_epoch if checkpoint == "best" else result.epochs
+        step = round(result.steps * epoch / max(result.epochs, 1))  # epochs are whole: the steps at that epoch
         for rep in cfg["eval"]["representations"]:
             torch.manual_seed(cfg["eval"]["eval_seed"])
             start = time.perf_counter()
@@ -218,7 +293,7 @@ def _train_and_score(spec: RunSpec, out: Path, run_dir: Path, data: SuiteData, d
             stamp = datetime.now(UTC).isoformat(timespec="seconds")
             for row in rows:
                 records.append({
-                    **base, "checkpoint": checkpoint, "checkpoint_epoch": epoch, "representation": rep,
+                    **base, "checkpoint": checkpoint, "checkpoint_epoch": epoch, "step": step, "representation": rep,
                     "eval_wall_s": eval_wall, "timestamp": stamp,
                     **({"model_diagnostics": diagnostics} if diagnostics else {}), **row,
                 })

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark import heartbeat
+from benchmark.budgets import parse_steps
 from benchmark.config import config_hash, to_dict
 from benchmark.errors import BenchmarkError
 from benchmark.records import RECORDS, read_records, run_records, write_json
@@ -44,7 +45,7 @@ SWEEPS_DIR = "sweeps"
 #: Written in a run folder by a launcher element whose run raised; removed when the run is retried.
 ERROR_FILE = "error.json"
 STATES = ("done", "running", "pending", "failed", "missing")
-FILE_KEYS = ("suite", "preset", "models", "priors", "seeds", "grid", "train")
+FILE_KEYS = ("suite", "preset", "models", "priors", "seeds", "grid", "train", "score_at", "score_with")
 
 #: Training seconds per step (batch 64) by image shape, measured on an idle 2-core CPU (AMD EPYC, torch 2.14,
 #: 2 threads) with ``python scripts/bench_models.py --suite S --steps 8`` (3x64x64: an earlier measurement of
@@ -81,6 +82,8 @@ class Sweep:
     grid: dict[str, list[Any]] = field(default_factory=dict)  # dotted model-config key -> values
     train: dict[str, Any] = field(default_factory=dict)  # TrainConfig overrides
     overrides: dict[str, Any] = field(default_factory=dict)  # fixed (nested) model-config overrides
+    score_at: tuple[int, ...] | None = None  # budgets scored along training (None: the preset's)
+    budget_scoring: str = "cheap"  # ``cheap`` (the suite's trajectory pass) or ``full``
     source: str = ""  # "sweep file PATH" when read from a file, for error messages
 
 
@@ -145,9 +148,18 @@ def load_sweep(path: Path) -> Sweep:
     empty = [k for k, v in grid.items() if not v]
     if empty:
         raise BenchmarkError(f"{where}: grid key(s) {', '.join(empty)} have no values")
+    score_at = data.get("score_at")
+    if score_at is not None and not (isinstance(score_at, list) and all(
+            isinstance(s, int) and not isinstance(s, bool) for s in score_at)):
+        raise BenchmarkError(f"{where}: score_at must be a list of training steps, got {score_at!r}")
+    try:
+        steps = None if score_at is None else parse_steps(",".join(map(str, score_at)) or "off")
+    except BenchmarkError as exc:
+        raise BenchmarkError(f"{where}: score_at {score_at!r}: {str(exc).rpartition(': ')[2]}") from None
     return Sweep(
         suite=data["suite"], preset=preset, models=strings("models"), priors=strings("priors"), seeds=seeds,
-        grid=grid, train=dict(data.get("train", {})), source=where,
+        grid=grid, train=dict(data.get("train", {})), score_at=steps,
+        budget_scoring=str(data.get("score_with", "cheap")), source=where,
     )
 
 
@@ -175,7 +187,8 @@ def _expand(sweep: Sweep, data_source: str) -> list[RunSpec]:
             overrides = merge(sweep.overrides, nest(point))
             if prior is not None:
                 overrides = merge(overrides, {"prior": {"name": prior}})
-            for spec in plan(sweep.suite, sweep.preset, models, sweep.seeds, overrides, data_source, sweep.train):
+            for spec in plan(sweep.suite, sweep.preset, models, sweep.seeds, overrides, data_source, sweep.train,
+                             sweep.score_at, sweep.budget_scoring):
                 specs.setdefault(spec.run_id, spec)
     return sorted(specs.values(), key=lambda s: models.index(s.model))
 

@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from benchmark import heartbeat
+from benchmark.budgets import weights_file
 from benchmark.checkpoints import CHECKPOINT_FORMAT, load_state, pack_rng, unpack_rng
 from benchmark.curves import Curves
 from benchmark.data import identity_collate
@@ -122,8 +123,10 @@ class Trainer:
         progress: bool = True,
         curves: Curves | None = None,
         progress_desc: str | None = None,
+        keep_at: tuple[int, ...] = (),
     ) -> None:
         self.model = model.to(device)
+        self.keep_at = frozenset(keep_at)  # steps whose weights are kept for scoring (``benchmark.budgets``)
         self.train_set, self.val_set = train_set, val_set
         self.config, self.run_dir, self.device, self.seed = config, Path(run_dir), device, seed
         self.progress, self.progress_desc = progress, progress_desc
@@ -279,6 +282,8 @@ class Trainer:
                 )
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + v
+            if done + step + 1 in self.keep_at:
+                self._keep(done + step + 1)
             self.curves.add_step(done + step + 1, epoch + 1, terms, lrs, last=step == steps - 1)
             if time.perf_counter() - beat_at >= self.curves.flush_every_s:
                 heartbeat.beat(self.run_dir, "training", epoch=epoch + 1, step=done + step + 1,
@@ -288,6 +293,11 @@ class Trainer:
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{terms['loss']:.4g}", epoch=epoch + 1)
         return {k: v / steps for k, v in sums.items()}
+
+    def _keep(self, step: int) -> None:
+        """The weights after ``step`` training steps, for scoring that budget (not for resuming)."""
+        state = {"format": CHECKPOINT_FORMAT, "model": self.model.state_dict(), "step": step}
+        write_bytes_atomic(weights_file(self.run_dir, step), save_bytes(state))
 
     def validate(self) -> float:
         """Mean validation loss over full batches (GWAE's batch statistics need B >= 2)."""
@@ -308,9 +318,12 @@ class Trainer:
         return terms
 
 
-def load_checkpoint(model: BenchmarkModel, run_dir: Path, which: str, device: torch.device) -> BenchmarkModel:
-    """Load the ``best`` or ``last`` weights of a finished run into ``model``."""
-    path = Path(run_dir) / (BEST if which == "best" else LAST)
+def load_checkpoint(model: BenchmarkModel, run_dir: Path, which: str | int, device: torch.device) -> BenchmarkModel:
+    """Load the ``best`` or ``last`` weights of a finished run, or those kept at a step (an int), into ``model``."""
+    if isinstance(which, int):
+        path = weights_file(run_dir, which)
+    else:
+        path = Path(run_dir) / (BEST if which == "best" else LAST)
     try:
         model.load_state_dict(load_state(path, device)["model"])
     except UnsafeCheckpointError:

@@ -79,3 +79,16 @@ def spawn():
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
+
+
+@pytest.fixture
+def cli():
+    """``cli(*args)``: run ``python -m benchmark`` from the repository root; fails the test on a non-zero exit."""
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        proc = subprocess.run([sys.executable, "-m", "benchmark", *args], cwd=Path(__file__).resolve().parents[1],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc
+
+    return run

@@ -36,6 +36,10 @@ class Preset:
     eval_params: dict[str, Any] = field(default_factory=dict)
     #: Per-model config overrides on top of ``z_dim`` (model name -> dotted-free nested dict).
     model_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Training steps at which weights are kept and scored by the suite's trajectory pass (``benchmark.budgets``);
+    #: with the ``last`` checkpoint they trace the headline along the budget. Not hashed: scoring more budgets
+    #: never retrains a run.
+    budgets: tuple[int, ...] = ()
     notes: str = ""
 
 
@@ -51,6 +55,16 @@ class EvalContext:
     run_dir: Path | None = None
     #: Which weights are loaded (``best`` or ``last``): names per-checkpoint artifact files.
     checkpoint: str = "last"
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """How a suite scores a kept budget: a cheap pass that yields its headline metric (or a cheap spec of it,
+    named in the metric), run with the weights at that step and the codes of ``encode_as``."""
+
+    metric: str
+    encode_as: Representation
+    score: Callable[[EvalContext], list[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -72,6 +86,8 @@ class Suite:
     headline: tuple[str, str, str]
     #: Evaluation set whose images (and their codes) feed the GW diagnostic.
     gw_set: str
+    #: The headline along the training budget: plotted against steps, ranked per budget.
+    trajectory: Trajectory
     #: Training dataset when the user gives a data root (the real data), if it differs.
     root_dataset: str | None = None
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from benchmark import plots
 from benchmark.data import load_dataset
-from benchmark.suites.base import SUITES, EvalContext, Preset, Suite, batched_scores
+from benchmark.suites.base import SUITES, EvalContext, Preset, Suite, Trajectory, batched_scores
 from benchmark.trainer import TrainConfig
 from metrics import OOD_SPEC, ood_metrics, roc_curve
 
@@ -32,8 +32,10 @@ PRESETS = {
     "default": Preset(
         image_shape=(1, 28, 28), z_dim=16, seeds=(0, 1, 2), n_train=None, n_val=2048, n_eval=None,
         train=TrainConfig(batch_size=64, max_epochs=10, patience=3, steps_per_epoch=150),
+        budgets=(375, 750, 1125),
         notes="the whole suite in about an hour on 2 CPU cores: every model gets the same 1,500-step "
-        "budget (epochs of 150 steps, early stopping with patience 3); z_dim 16 is our choice",
+        "budget (epochs of 150 steps, early stopping with patience 3); z_dim 16 is our choice; AUROC also at "
+        "375, 750 and 1,125 steps (sampled z), which with the last checkpoint traces it along the budget",
     ),
     "paper": Preset(
         image_shape=(3, 64, 64), z_dim=16, seeds=(0, 1, 2), n_train=None, n_val=None, n_eval=None,
@@ -97,6 +99,7 @@ SUITES.add(
         plot=plot,
         headline=("auroc", "last", "sample"),
         gw_set=ID_SET,
+        trajectory=Trajectory("auroc", "sample", evaluate),  # every OoD metric: scoring is two encoder passes
     ),
     "train on MNIST, detect Omniglot as OoD (AUROC, AP-in/out, FPR@95, and OpenOOD's AUPR and FPR@95)",
 )

@@ -1,0 +1,76 @@
+"""Training budgets: weights kept at listed steps, and the records that score them (``trajectory.jsonl``).
+
+A run asked to score at budgets (``--score-at 200,400,600`` or the preset's ``budgets``) keeps its
+weights at each listed step in ``<run>/budgets/`` while it trains, and scores each of them with
+the suite's cheap trajectory pass (or its full evaluation). Budgets are not part of the run id:
+asking for more of them never retrains a run. A budget that already has records is never
+scored again; one whose weights were not kept (the run finished before it was asked for) is
+named in one warning line. Resuming keeps the files: they are written once, atomically, and a
+resumed run rewrites a budget it had not passed with the same weights (batches are seeded).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import BenchmarkError
+from benchmark.records import run_records
+
+BUDGET_DIR = "budgets"
+TRAJECTORY = "trajectory.jsonl"
+#: How a budget is scored: the suite's trajectory pass (headline metric, cheap spec) or every metric.
+SCORINGS = ("cheap", "full")
+OFF = ("", "off", "none")
+
+
+def parse_steps(text: str) -> tuple[int, ...]:
+    """``"200,400,600"`` -> (200, 400, 600); ``off`` -> (); every step a positive integer, listed once."""
+    if text.strip().lower() in OFF:
+        return ()
+    try:
+        steps = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise BenchmarkError(f"--score-at {text!r}: give comma-separated training steps, e.g. 200,400,600, "
+                             "or off") from None
+    if any(s < 1 for s in steps) or len(set(steps)) != len(steps):
+        raise BenchmarkError(f"--score-at {text!r}: steps must be distinct positive integers")
+    return tuple(sorted(steps))
+
+
+def check_steps(steps: tuple[int, ...], max_steps: int | None, where: str) -> None:
+    """A budget past the last step the run can reach would never be scored: say so before training."""
+    late = [s for s in steps if max_steps is not None and s > max_steps]
+    if late:
+        raise BenchmarkError(f"{where}: budget(s) {', '.join(map(str, late))} exceed the run's "
+                             f"{max_steps} training steps")
+
+
+def weights_file(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / BUDGET_DIR / f"step{step:08d}.pt"
+
+
+def scored(run_dir: Path) -> list[dict[str, Any]]:
+    """The budget records of a run ([] if none, or if the file is damaged: its budgets are scored again)."""
+    path = Path(run_dir) / TRAJECTORY
+    if not path.exists():
+        return []
+    try:
+        return run_records(path)
+    except BenchmarkError as exc:
+        print(f"warning: {path}: {exc}; scoring its budgets again", file=sys.stderr)
+        return []
+
+
+def pending(run_dir: Path, steps: tuple[int, ...], scoring: str) -> list[int]:
+    """Budgets asked for, kept on disk, and not yet scored this way."""
+    done = {r["step"] for r in scored(run_dir) if r.get("budget_scoring") == scoring}
+    return [s for s in steps if s not in done and weights_file(run_dir, s).exists()]
+
+
+def unreachable(run_dir: Path, steps: tuple[int, ...], scoring: str) -> list[int]:
+    """Budgets asked for that a finished run has no weights for (asked for after it passed them, or past
+    the step where early stopping ended it) and no records of."""
+    done = {r["step"] for r in scored(run_dir) if r.get("budget_scoring") == scoring}
+    return [s for s in steps if s not in done and not weights_file(run_dir, s).exists()]

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmark.errors import BenchmarkError
 from benchmark.records import run_records
+from core.errors import BenchmarkError
 
 BUDGET_DIR = "budgets"
 TRAJECTORY = "trajectory.jsonl"

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.serialization import get_unsafe_globals_in_checkpoint
 
-from benchmark.errors import CheckpointError, UnsafeCheckpointError
+from core.errors import CheckpointError, UnsafeCheckpointError
 
 #: 2: weights_only-safe (RNG states as tensors), and the best checkpoint holds the full training state.
 CHECKPOINT_FORMAT = 2

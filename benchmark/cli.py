@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any, NoReturn
 
-from benchmark.errors import BenchmarkError
+from core.errors import BenchmarkError
 
 EXIT_USAGE = 2
 SEED_MAX = 2**32 - 1  # numpy's seed range; torch and Python take it too

@@ -28,10 +28,10 @@ from typing import Any, ClassVar
 from submitit.helpers import Checkpointable, DelayedSubmission
 
 from benchmark import packing, runner, sweeps, threads
-from benchmark.errors import BenchmarkError, OutputError
 from benchmark.records import read_records
-from benchmark.registry import Registry
 from benchmark.runner import RunSpec, SuiteData
+from core.errors import BenchmarkError, OutputError
+from core.registry import Registry
 
 #: ``record(jobs, arrays)``: store a submission (run id -> job id, array chunks) in the sweep metadata.
 Record = Callable[[dict[str, Any], list[dict[str, Any]]], None]

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.errors import BenchmarkError
 from benchmark.records import RECORDS, iter_runs
 from benchmark.stats import mean_ci
 from benchmark.storage import write_bytes_atomic, write_text_atomic
 from benchmark.suites import SUITES
+from core.errors import BenchmarkError
 from metrics import LOWER_IS_BETTER
 
 GROUP = [

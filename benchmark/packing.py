@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmark import sweeps, threads
-from benchmark.errors import BenchmarkError
 from benchmark.records import write_json
 from benchmark.runner import RunSpec
+from core.errors import BenchmarkError
 
 _DATA_CACHE: dict[tuple[str, str, str | None], Any] = {}
 

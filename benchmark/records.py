@@ -15,8 +15,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmark.errors import BenchmarkError
 from benchmark.storage import write_text_atomic
+from core.errors import BenchmarkError
 
 RECORDS = "records.jsonl"
 MARKER = "records_complete"

@@ -16,15 +16,15 @@ from typing import Any
 import torch
 
 from benchmark import budgets, heartbeat, provenance
-from benchmark.config import config_hash, from_dict, to_dict
 from benchmark.curves import Curves
 from benchmark.data import load_dataset
-from benchmark.errors import BenchmarkError
 from benchmark.records import RECORDS, run_records, write_json, write_records
 from benchmark.storage import run_lock
 from benchmark.suites import SUITES, EvalContext, Preset, Suite
 from benchmark.suites.base import gw_diagnostic
 from benchmark.trainer import TrainConfig, Trainer, load_checkpoint
+from core.config import config_hash, from_dict, to_dict
+from core.errors import BenchmarkError
 from models import build_model, merge, overrides_for, prior_of, resolve_config
 
 #: TensorBoard event files live under ``<out>/tensorboard/``, one folder per run named by what tells runs apart,

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from benchmark.errors import OutputError
+from core.errors import OutputError
 
 REASONS = {
     errno.ENOSPC: "no space left on the device (disk full)",

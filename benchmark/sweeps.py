@@ -34,11 +34,11 @@ from typing import Any
 
 from benchmark import heartbeat
 from benchmark.budgets import parse_steps
-from benchmark.config import config_hash, to_dict
-from benchmark.errors import BenchmarkError
 from benchmark.records import RECORDS, read_records, run_records, write_json
 from benchmark.runner import RunSpec, plan
 from benchmark.trainer import LAST
+from core.config import config_hash, to_dict
+from core.errors import BenchmarkError
 from models import MODELS, merge
 
 SWEEPS_DIR = "sweeps"

@@ -32,8 +32,8 @@ from benchmark.budgets import weights_file
 from benchmark.checkpoints import CHECKPOINT_FORMAT, load_state, pack_rng, unpack_rng
 from benchmark.curves import Curves
 from benchmark.data import identity_collate
-from benchmark.errors import BenchmarkError, CheckpointError, NonFiniteLossError, UnsafeCheckpointError
 from benchmark.storage import make_dir, write_bytes_atomic
+from core.errors import BenchmarkError, CheckpointError, NonFiniteLossError, UnsafeCheckpointError
 from models.base import BenchmarkModel
 
 BEST, LAST = "checkpoint_best.pt", "checkpoint_last.pt"

@@ -6,7 +6,7 @@ functions and a ``*_SPEC`` string, recorded with every number it produces, that 
 whenever a definition changes.
 """
 
-from benchmark.registry import Registry
+from core.registry import Registry
 from metrics.disentanglement import DCI_SPECS, MIG_SPEC, SAP_SPEC, dci, dci_matrix_scores, mig, sap
 from metrics.dlib_scores import (
     BETA_VAE_SPEC,

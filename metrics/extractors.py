@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmark.errors import BenchmarkError
-from benchmark.registry import Registry
+from core.errors import BenchmarkError
+from core.registry import Registry
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 INCEPTION_WEIGHTS_ENV = "GWAE_BENCH_INCEPTION_WEIGHTS"

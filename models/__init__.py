@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmark.config import from_dict, to_dict
-from benchmark.registry import Registry
+from core.config import from_dict, to_dict
+from core.registry import Registry
 from models.base import BenchmarkModel
 from models.dagmm import DAGMM
 from models.disentangling import DIPVAE, AnnealedVAE, BetaTCVAE

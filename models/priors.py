@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmark.registry import Registry
+from core.registry import Registry
 
 PRIORS: Registry[type[Prior]] = Registry("prior")
 BATCHNORM_MOMENTUM = 0.5  # official BATCHNORM_MOMENTUM (PyTorch semantics)

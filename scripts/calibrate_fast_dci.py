@@ -34,11 +34,11 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from benchmark import provenance  # noqa: E402
-from benchmark.errors import BenchmarkError  # noqa: E402
 from benchmark.records import write_text_atomic  # noqa: E402
 from benchmark.suites import SUITES, EvalContext  # noqa: E402
 from benchmark.suites.disentanglement import DCI_TEST, DCI_TRAIN, codes_of, load_eval_data  # noqa: E402
 from benchmark.trainer import load_checkpoint, resolve_device  # noqa: E402
+from core.errors import BenchmarkError  # noqa: E402
 from metrics import dci  # noqa: E402
 from metrics.disentanglement import DCI_SPECS  # noqa: E402
 from models import build_model, resolve_config  # noqa: E402

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from benchmark import budgets, runner, sweeps, trajectories
-from benchmark.errors import BenchmarkError
 from benchmark.records import run_records, write_records
 from benchmark.trainer import LAST, TrainConfig
+from core.errors import BenchmarkError
 
 CFG = TrainConfig(batch_size=8, max_epochs=3, patience=5, steps_per_epoch=3)
 

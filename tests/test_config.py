@@ -3,8 +3,8 @@
 import pytest
 
 from benchmark.cli import parse_overrides
-from benchmark.config import config_hash, from_dict, to_dict
-from benchmark.errors import BenchmarkError
+from core.config import config_hash, from_dict, to_dict
+from core.errors import BenchmarkError
 from models import resolve_config
 from models.gwae import GWAEConfig
 

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 from benchmark.data import DATASETS, ImageSet, identity_collate, load_dataset, shipped_data_dir
 from benchmark.data.checksums import MANIFEST_NAME, read_manifest, verify, verify_manifest
 from benchmark.data.mnist import parse_idx, read_idx, split_indices
-from benchmark.errors import BenchmarkError
+from core.errors import BenchmarkError
 
 
 @pytest.fixture(autouse=True)

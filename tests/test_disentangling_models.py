@@ -8,7 +8,7 @@ import torch
 from scipy.special import logsumexp
 from scipy.stats import norm
 
-from benchmark.errors import BenchmarkError
+from core.errors import BenchmarkError
 from models import build_model, resolve_config
 from models.disentangling import (
     annealed_capacity,

@@ -19,10 +19,10 @@ from PIL import Image
 
 from benchmark.cli import main
 from benchmark.data import celeba, fashion_mnist, load_dataset
-from benchmark.errors import BenchmarkError
 from benchmark.records import read_records
 from benchmark.suites import SUITES, EvalContext
 from benchmark.suites import generation as gen
+from core.errors import BenchmarkError
 from metrics import LOWER_IS_BETTER, fid_from_features, frechet_distance, kid, psnr, psnr_per_image
 from metrics import extractors as ex
 from models import build_model, resolve_config

@@ -14,9 +14,9 @@ import torch
 from benchmark import leaderboard
 from benchmark.checkpoints import pack_rng, unpack_rng
 from benchmark.cli import main
-from benchmark.errors import BenchmarkError, UnsafeCheckpointError
 from benchmark.storage import write_text_atomic
 from benchmark.trainer import BEST, LAST, load_checkpoint
+from core.errors import BenchmarkError, UnsafeCheckpointError
 from models import MODELS, resolve_config
 
 

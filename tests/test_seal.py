@@ -5,8 +5,8 @@ import json
 import pytest
 
 from benchmark.cli import main
-from benchmark.errors import BenchmarkError
 from benchmark.records import RECORDS, read_records, run_records, seal_records, write_records
+from core.errors import BenchmarkError
 
 
 def _old_run(root, name, lines):

@@ -16,7 +16,7 @@ from benchmark.data import ImageSet, identity_collate, load_dataset, sha256_file
 from benchmark.data import shapes3d as s3d
 from benchmark.data.shapes3d import FACTOR_NAMES, FACTOR_SIZES, N_IMAGES, check_file, open_h5, split_indices
 from benchmark.data.shapes_render import ProceduralShapes, render
-from benchmark.errors import BenchmarkError
+from core.errors import BenchmarkError
 
 TINY = (2, 1, 1, 2, 4, 2)  # 32 images, the real 64x64x3 layout
 

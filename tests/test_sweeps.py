@@ -16,8 +16,8 @@ import torch
 
 from benchmark import launchers, runner, sweeps
 from benchmark.cli import main
-from benchmark.errors import BenchmarkError
 from benchmark.records import read_records, write_records
+from core.errors import BenchmarkError
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "slurm" / "examples"

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from benchmark.errors import BenchmarkError, NonFiniteLossError
 from benchmark.trainer import BEST, LAST, TrainConfig, Trainer, load_checkpoint
+from core.errors import BenchmarkError, NonFiniteLossError
 from models import build_model, resolve_config
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from benchmark.data import celeba, fashion_mnist, mnist, omniglot, shapes3d, shapes_render
 from benchmark.data.checksums import sha256_file, shipped_data_dir, verify, verify_manifest
 from benchmark.data.imageset import ImageSet, Loader, identity_collate
-from benchmark.errors import BenchmarkError
-from benchmark.registry import Registry
+from core.errors import BenchmarkError
+from core.registry import Registry
 
 __all__ = [
     "DATASETS",

@@ -28,7 +28,7 @@ from PIL import Image, UnidentifiedImageError
 from benchmark.data.checksums import verify
 from benchmark.data.imageset import loader
 from benchmark.data.shapes3d import GridImageSet
-from benchmark.errors import BenchmarkError
+from core.errors import BenchmarkError
 
 FOLDER = "celeba"
 IMAGES_DIR = "img_align_celeba"

@@ -10,7 +10,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from benchmark.errors import BenchmarkError
+from core.errors import BenchmarkError
 
 MANIFEST_NAME = "MANIFEST.sha256"
 SHIPPED_DATA_ENV = "GWAE_BENCH_SHIPPED_DATA"

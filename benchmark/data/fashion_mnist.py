@@ -20,7 +20,7 @@ import torch
 
 from benchmark.data.imageset import ImageSet, loader
 from benchmark.data.mnist import SPLITS, _decode, read_bytes, split_indices
-from benchmark.errors import BenchmarkError
+from core.errors import BenchmarkError
 
 SYSTEM_DIR_ENV = "GWAE_BENCH_FASHION_MNIST_DIR"
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from benchmark.errors import BenchmarkError
+from core.errors import BenchmarkError
 
 Shape = tuple[int, int, int]
 

@@ -19,7 +19,7 @@ import torch
 
 from benchmark.data.checksums import shipped_data_dir, shipped_file
 from benchmark.data.imageset import ImageSet, loader
-from benchmark.errors import BenchmarkError
+from core.errors import BenchmarkError
 
 SPLITS = ("train", "val", "test")
 SPLIT_SEED = 0

@@ -26,7 +26,7 @@ from PIL import Image, UnidentifiedImageError
 
 from benchmark.data.checksums import shipped_data_dir, shipped_file
 from benchmark.data.imageset import ImageSet, loader
-from benchmark.errors import BenchmarkError
+from core.errors import BenchmarkError
 
 SPLITS = ("test",)
 SIZE = 28

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from benchmark.data.checksums import verify
 from benchmark.data.imageset import ImageSet, _check_shape, loader
-from benchmark.errors import BenchmarkError
+from core.errors import BenchmarkError
 
 FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
 FACTOR_SIZES = (10, 10, 10, 8, 4, 15)

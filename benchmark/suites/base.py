@@ -11,8 +11,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from benchmark.registry import Registry
 from benchmark.trainer import TrainConfig
+from core.registry import Registry
 from metrics import GW_SPEC, gw_distortion
 from models.base import BenchmarkModel, Representation
 

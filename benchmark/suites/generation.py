@@ -34,9 +34,9 @@ from torch import Tensor
 
 from benchmark import plots
 from benchmark.data import fashion_mnist, load_dataset
-from benchmark.errors import BenchmarkError
 from benchmark.suites.base import SUITES, EvalContext, Preset, Suite, Trajectory
 from benchmark.trainer import TrainConfig
+from core.errors import BenchmarkError
 from metrics import FID_SPEC, KID_SPEC, PSNR_SPEC, fid_from_features, kid, psnr_per_image
 from metrics.extractors import (
     INCEPTION_WEIGHTS_ENV,

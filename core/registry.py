@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from benchmark.errors import BenchmarkError
+from core.errors import BenchmarkError
 
 T = TypeVar("T")
 

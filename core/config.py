@@ -14,7 +14,7 @@ import types
 import typing
 from typing import Any, TypeVar
 
-from benchmark.errors import BenchmarkError
+from core.errors import BenchmarkError
 
 C = TypeVar("C")
 INT_MAX = 2**31 - 1

@@ -3,7 +3,8 @@
 Across seeds: mean, sample std, and a 95% interval of the mean, ``ci_method`` naming how it was
 computed (Student-t below 10 seeds, percentile bootstrap from 10: ``benchmark.stats``); ``rank``
 orders the rows of each (eval dataset, metric, checkpoint, representation) by mean, 1 = best, ties
-share the better rank, of ``n_ranked`` rows; ``better`` says which direction wins (``metrics.LOWER_IS_BETTER``).
+share the better rank, of ``n_ranked`` rows; ``better`` says which direction wins (declared with the
+metric where it is registered: ``metrics.better``).
 
 Artifacts: a record may carry ``artifacts`` ({name: file in its run folder}, e.g. a latent
 traversal grid); for each model configuration the files of its best seed (by the suite's
@@ -15,7 +16,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from benchmark.records import RECORDS, iter_runs
@@ -23,7 +23,7 @@ from benchmark.stats import mean_ci
 from benchmark.storage import write_bytes_atomic, write_text_atomic
 from benchmark.suites import SUITES
 from core.errors import BenchmarkError
-from metrics import LOWER_IS_BETTER
+from metrics import better
 
 GROUP = [
     "model", "prior", "mode", "hparams", "dataset", "eval_dataset", "checkpoint", "representation", "metric",
@@ -90,8 +90,8 @@ def aggregate(records: pd.DataFrame) -> pd.DataFrame:
                                     for v in s}))
     )
     table = table.reset_index()
-    lower = table["metric"].isin(LOWER_IS_BETTER)
-    table["better"] = np.where(lower, "lower", "higher")
+    table["better"] = table["metric"].map(better)
+    lower = table["better"] == "lower"
     within = [table[c] for c in RANK_WITHIN]
     table["rank"] = table["mean"].where(lower, -table["mean"]).groupby(within, dropna=False).rank(
         method="min").astype(int)
@@ -147,7 +147,7 @@ def best_runs(records: pd.DataFrame, suite_name: str) -> pd.DataFrame:
     lead = records[(records.metric == metric) & (records.checkpoint == checkpoint) & (records.representation == rep)]
     if lead.empty:
         return lead
-    key = lead["value"] if metric in LOWER_IS_BETTER else -lead["value"]
+    key = lead["value"] if better(metric) == "lower" else -lead["value"]
     keys = ["model", "prior", "mode", "hparams"]
     return lead.assign(_key=key).sort_values(["_key", "seed"]).groupby(keys, dropna=False).head(1)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.storage import write_bytes_atomic
-from metrics import LOWER_IS_BETTER
+from metrics import better
 
 
 class _Pyplot:
@@ -126,14 +126,13 @@ def metric_bars(records: pd.DataFrame, metric: str, path: Path, title: str | Non
         ax.bar(x + j * width, means[col], width, yerr=err, capsize=3, label=f"{col[0]} checkpoint, {code}")
     ax.set_xticks(x + width * (len(means.columns) - 1) / 2, [_wrap(n) for n in means.index], rotation=30,
                   ha="right", rotation_mode="anchor", fontsize=8)
-    better = "lower" if metric in LOWER_IS_BETTER else "higher"
     words = metric_words(metric)
     extractor = feature_extractor(sub) if metric.startswith(("fid", "kid")) else None
     n = sorted(set(counts.to_numpy().ravel()) - {0})
     seeds = f"{n[0]}" if len(n) == 1 else f"{n[0]}-{n[-1]}"
     bars = ("one seed per bar: no error bars" if n == [1] else
             f"bars: mean over {seeds} seeds; error bars: ±1 sample std")
-    lines = [title or words, f"{better} is better; {bars}"]
+    lines = [title or words, f"{better(metric)} is better; {bars}"]
     if extractor:
         lines.insert(1, f"features: {extractor}")
     if metric == "auroc":

@@ -22,6 +22,7 @@ from benchmark.records import write_text_atomic
 from benchmark.report_assets import CSS, JS
 from benchmark.stats import BOOTSTRAP_MIN_N
 from benchmark.suites import SUITES
+from metrics import better
 
 INDEX = "index.html"
 CONFIG = ["model", "prior", "mode", "hparams"]
@@ -88,12 +89,13 @@ def interval(row: pd.Series) -> tuple[str, float]:
 
 def headline_table(suite_name: str, records: pd.DataFrame) -> tuple[str, int]:
     metric, checkpoint, rep = SUITES.get(suite_name).headline
-    better = "lower" if metric in leaderboard.LOWER_IS_BETTER else "higher"
+    direction = better(metric)
     table_rows = leaderboard.headline(records, suite_name)
     lead = records[(records.metric == metric) & (records.checkpoint == checkpoint) & (records.representation == rep)]
     lead = lead.assign(**{c: lead[c].fillna("-") if c in lead else "-" for c in ("hparams", "mode")})
-    columns = [("config", "model configuration"), ("mean", f"mean ({better} is better)"), ("interval", "95% interval"),
-               ("ci_method", "interval method"), ("n_seeds", "seeds"), ("rank", "rank"), ("provenance", "provenance")]
+    columns = [("config", "model configuration"), ("mean", f"mean ({direction} is better)"),
+               ("interval", "95% interval"), ("ci_method", "interval method"), ("n_seeds", "seeds"),
+               ("rank", "rank"), ("provenance", "provenance")]
     rows = []
     for i, row in enumerate(table_rows.itertuples(index=False)):
         r = row._asdict()
@@ -147,7 +149,7 @@ def figures(paths: list[Path], root: Path) -> str:
 def suite_section(suite_name: str, records: pd.DataFrame, files: list[Path], root: Path, stable: str = "") -> str:
     suite = SUITES.get(suite_name)
     metric, checkpoint, rep = suite.headline
-    better = "lower" if metric in leaderboard.LOWER_IS_BETTER else "higher"
+    direction = better(metric)
     tbl, n = headline_table(suite_name, records)
     artifacts = [p for p in files if p.parent.name == "artifacts"]
     plots = [p for p in files if p not in artifacts]
@@ -155,7 +157,7 @@ def suite_section(suite_name: str, records: pd.DataFrame, files: list[Path], roo
     links = " ".join(f'<a href="{esc(Path(os.path.relpath(p, root)).as_posix())}">{esc(p.name)}</a>' for p in csvs)
     return (
         f'<section id="suite-{esc(suite_name)}" class="suite"><h2>{esc(suite_name)}</h2>'
-        f'<p>{esc(suite.summary)}.</p><p class="note">Headline: {esc(metric_words(metric))} ({esc(better)} is '
+        f'<p>{esc(suite.summary)}.</p><p class="note">Headline: {esc(metric_words(metric))} ({esc(direction)} is '
         f"better), {esc(checkpoint)} checkpoint, {esc(rep)} code; {n} model configuration(s); presets "
         f"{esc(', '.join(sorted(set(records['preset']))))}. Every metric, checkpoint and code: {links}.</p>"
         f"{tbl}{_along(suite, stable)}<h3>Plots</h3>{figures(plots, root)}"

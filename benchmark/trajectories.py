@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from benchmark import plots
@@ -21,7 +20,7 @@ from benchmark.records import iter_runs
 from benchmark.stats import mean_ci
 from benchmark.storage import write_text_atomic
 from benchmark.suites import SUITES
-from metrics import LOWER_IS_BETTER
+from metrics import better
 
 CONFIG = ["model", "prior", "mode", "hparams"]
 TABLE, RANKS = "trajectory.csv", "trajectory_ranks.csv"
@@ -69,8 +68,8 @@ def aggregate(pts: pd.DataFrame) -> pd.DataFrame:
     table["ci95_low"], table["ci95_high"], table["ci_method"] = ci.str[0], ci.str[1], ci.str[2]
     table["metric_spec"] = grouped["metric_spec"].agg(lambda s: "; ".join(sorted(set(s))))
     table = table.reset_index()
-    lower = table["metric"].isin(LOWER_IS_BETTER)
-    table["better"] = np.where(lower, "lower", "higher")
+    table["better"] = table["metric"].map(better)
+    lower = table["better"] == "lower"
     key = table["mean"].where(lower, -table["mean"])
     table["rank"] = key.groupby(table["step"]).rank(method="min").astype(int)
     table["n_ranked"] = table.groupby("step")["mean"].transform("count").astype(int)
@@ -128,12 +127,11 @@ def figure(pts: pd.DataFrame, table: pd.DataFrame, path: Path, title: str) -> Pa
         for _, seed in pts[pts.label == name].groupby("seed"):
             ax.plot(seed["step"], seed["value"], "-", color=color, lw=0.7, alpha=0.35)
     metric = str(table["metric"].iloc[0])
-    better = "lower" if metric in LOWER_IS_BETTER else "higher"
     if metric == "auroc":
         ax.axhline(0.5, color="k", ls=":", lw=1, label="chance (0.5)")
     ax.set_xlabel("training steps")
     ax.set_ylabel(plots.metric_words(metric))
-    ax.set_title(f"{title}\n{better} is better; lines: mean over seeds, faint: each seed, band: ±1 sample std",
+    ax.set_title(f"{title}\n{better(metric)} is better; lines: mean over seeds, faint: each seed, band: ±1 sample std",
                  fontsize=9)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return plots.save_figure(fig, path)

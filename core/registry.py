@@ -23,8 +23,11 @@ class Entry(Generic[T]):
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str) -> None:
+    """``check`` (optional) validates what is registered, at registration: a bad entry fails at import."""
+
+    def __init__(self, kind: str, check: Callable[[str, T], None] | None = None) -> None:
         self.kind = kind
+        self._check = check
         self._entries: dict[str, Entry[T]] = {}
 
     def register(self, name: str, summary: str = "") -> Callable[[T], T]:
@@ -39,6 +42,8 @@ class Registry(Generic[T]):
     def add(self, name: str, obj: T, summary: str = "") -> None:
         if name in self._entries:
             raise ValueError(f"{self.kind} {name!r} is registered twice")
+        if self._check is not None:
+            self._check(name, obj)
         self._entries[name] = Entry(name, obj, summary)
 
     def get(self, name: str) -> T:

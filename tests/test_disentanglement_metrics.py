@@ -218,7 +218,7 @@ def test_bad_inputs_raise(case: str) -> None:
 
 
 def test_registered_with_specs() -> None:
-    assert METRICS.get("dci") is dci and METRICS.get("mig") is mig and METRICS.get("sap") is sap
+    assert METRICS.get("dci").fn is dci and METRICS.get("mig").fn is mig and METRICS.get("sap").fn is sap
     assert all(s in METRICS.entry("dci").summary for s in DCI_SPECS.values())
     assert MIG_SPEC in METRICS.entry("mig").summary and SAP_SPEC in METRICS.entry("sap").summary
 

@@ -100,5 +100,5 @@ def test_bad_input_raises(data: np.ndarray, codes: np.ndarray, kwargs: dict) -> 
 
 
 def test_registered() -> None:
-    assert METRICS.get("gw_distortion") is gw_distortion
+    assert METRICS.get("gw_distortion").fn is gw_distortion
     assert GW_SPEC == "gw@pot-v1" and GW_SPEC in METRICS.entry("gw_distortion").summary

@@ -42,3 +42,23 @@ def test_no_package_imports_upward(package):
 def test_data_never_imports_models():
     bad = [str(p.relative_to(ROOT)) for p in (ROOT / "benchmark" / "data").rglob("*.py") if "models" in imports(p)]
     assert not bad
+
+
+def test_a_metric_registered_without_a_direction_fails_at_registration():
+    from core.registry import Registry
+    from metrics.registry import METRICS, Metric, _check
+
+    reg = Registry("metric", check=_check)
+    with pytest.raises(ValueError, match="declares no record names"):
+        reg.add("x", Metric(len, "x-v1", {}))
+    with pytest.raises(ValueError, match="needs a direction"):
+        reg.add("y", Metric(len, "y-v1", {"y": "up"}))
+    assert METRICS.get("ood").yields["fpr95"] == "lower"
+
+
+def test_every_committed_record_metric_has_a_declared_direction():
+    from benchmark.records import read_records
+    from metrics import better
+
+    names = {r["metric"] for r in read_records(ROOT / "results" / "records", warn=False)}
+    assert names and all(better(n) in ("higher", "lower") for n in names)

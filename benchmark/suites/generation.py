@@ -37,7 +37,7 @@ from benchmark.data import fashion_mnist, load_dataset
 from benchmark.suites.base import SUITES, EvalContext, Preset, Suite, Trajectory
 from benchmark.trainer import TrainConfig
 from core.errors import BenchmarkError
-from metrics import FID_SPEC, KID_SPEC, PSNR_SPEC, fid_from_features, kid, psnr_per_image
+from metrics import FID_SPEC, INCEPTION_SUFFIX, KID_SPEC, PSNR_SPEC, fid_from_features, kid, psnr_per_image
 from metrics.extractors import (
     INCEPTION_WEIGHTS_ENV,
     FeatureExtractor,
@@ -48,7 +48,7 @@ from metrics.extractors import (
 REAL, FEATURES = "real", "features"
 #: Domain classifiers by training dataset (datasets without one, like CelebA, need Inception).
 DOMAIN_EXTRACTORS = {"mnist": "mnist-cnn-v1", "fashion-mnist": "fashion-cnn-v1"}
-INCEPTION, INCEPTION_SUFFIX = "inception-v3-fid", "_inception"
+INCEPTION = "inception-v3-fid"
 #: The representation pass in which the (representation-free) sample metrics are computed.
 SAMPLES_PASS = "mean"
 SAMPLE_GRID, RECON_PAIRS, GRID_COLS = (8, 8), 4, 8

@@ -99,9 +99,9 @@ LAUNCHERS: Registry[type[Launcher]] = Registry("launcher")
 def _headline(suite_name: str, records: list[dict[str, Any]]) -> str:
     from benchmark.suites import SUITES
 
-    metric, checkpoint, rep = SUITES.get(suite_name).headline
-    lead = [r for r in records if (r["metric"], r["checkpoint"], r["representation"]) == (metric, checkpoint, rep)]
-    return f"{metric} = {lead[0]['value']:.4f}" if lead else "done"
+    headline = SUITES.get(suite_name).headline
+    lead = [r for r in records if headline.matches(r)]
+    return f"{headline.metric} = {lead[0]['value']:.4f}" if lead else "done"
 
 
 def _seconds_per_step(records: list[dict[str, Any]]) -> float:

@@ -35,6 +35,8 @@ SUMMARY_COLUMNS = [
     "ci95_low", "ci95_high", "ci_method", "n_seeds", "rank", "n_ranked",
 ]
 
+HEADLINE_COLUMNS = ["model", "prior", "mode", "hparams", "metric", "better", "mean", "std", "ci95_low", "ci95_high",
+                    "ci_method", "n_seeds", "rank", "n_ranked"]
 
 #: Fields a record must have: without them a row would be wrong (e.g. seeds pooled under another prior).
 REQUIRED = ("run_id", "suite", "model", "prior", "seed", "dataset", "checkpoint", "representation", "metric", "value")
@@ -143,11 +145,11 @@ def build(out: Path, to: Path | None = None) -> list[Path]:
 
 def best_runs(records: pd.DataFrame, suite_name: str) -> pd.DataFrame:
     """The best seed's record of each model configuration, by the suite's headline metric and protocol."""
-    metric, checkpoint, rep = SUITES.get(suite_name).headline
-    lead = records[(records.metric == metric) & (records.checkpoint == checkpoint) & (records.representation == rep)]
+    headline = SUITES.get(suite_name).headline
+    lead = headline.select(records)
     if lead.empty:
         return lead
-    key = lead["value"] if better(metric) == "lower" else -lead["value"]
+    key = lead["value"] if better(headline.metric) == "lower" else -lead["value"]
     keys = ["model", "prior", "mode", "hparams"]
     return lead.assign(_key=key).sort_values(["_key", "seed"]).groupby(keys, dropna=False).head(1)
 
@@ -191,8 +193,5 @@ def headline(out_or_frame: Path | pd.DataFrame, suite_name: str) -> pd.DataFrame
     frame = out_or_frame
     if not isinstance(frame, pd.DataFrame):
         frame = pd.DataFrame(usable_records(frame, warn=False))
-    metric, checkpoint, rep = SUITES.get(suite_name).headline
     table = aggregate(frame[frame.suite == suite_name])
-    sel = table[(table.metric == metric) & (table.checkpoint == checkpoint) & (table.representation == rep)]
-    return sel[["model", "prior", "mode", "hparams", "metric", "better", "mean", "std", "ci95_low", "ci95_high",
-                "ci_method", "n_seeds", "rank", "n_ranked"]]
+    return SUITES.get(suite_name).headline.select(table)[HEADLINE_COLUMNS]

@@ -88,10 +88,10 @@ def interval(row: pd.Series) -> tuple[str, float]:
 
 
 def headline_table(suite_name: str, records: pd.DataFrame) -> tuple[str, int]:
-    metric, checkpoint, rep = SUITES.get(suite_name).headline
-    direction = better(metric)
+    headline = SUITES.get(suite_name).headline
+    direction = better(headline.metric)
     table_rows = leaderboard.headline(records, suite_name)
-    lead = records[(records.metric == metric) & (records.checkpoint == checkpoint) & (records.representation == rep)]
+    lead = headline.select(records)
     lead = lead.assign(**{c: lead[c].fillna("-") if c in lead else "-" for c in ("hparams", "mode")})
     columns = [("config", "model configuration"), ("mean", f"mean ({direction} is better)"),
                ("interval", "95% interval"), ("ci_method", "interval method"), ("n_seeds", "seeds"),
@@ -116,7 +116,7 @@ def summary_table(frame: pd.DataFrame) -> str:
     suites = sorted(summ["suite"].unique())
     columns = [("config", "model configuration")]
     for s in suites:
-        metric = SUITES.get(s).headline[0]
+        metric = SUITES.get(s).headline.metric
         columns += [(f"{s}-mean", f"{s}: {metric_words(metric)}"), (f"{s}-rank", f"{s}: rank")]
     columns += [("n_suites", "suites scored"), ("mean_rank", "mean rank over them")]
     rows = []

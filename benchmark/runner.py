@@ -225,11 +225,10 @@ def score_budgets(spec: RunSpec, run_dir: Path, data: SuiteData, device: torch.d
         start = time.perf_counter()
         ctx = EvalContext(model, data.eval, suite.trajectory.encode_as, device, batch_size, cfg["eval"]["eval_seed"],
                           params=_eval_params(cfg), run_dir=None, checkpoint=f"step{step}")
-        rows = suite.trajectory.score(ctx) if spec.budget_scoring == "cheap" else suite.evaluate(ctx)
+        scores = suite.trajectory.score(ctx) if spec.budget_scoring == "cheap" else suite.evaluate(ctx)
         wall = round(time.perf_counter() - start, 2)
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
-        for row in rows:
-            row = {k: v for k, v in row.items() if k not in ("roc", "artifacts", "artifact_spec")}
+        for row in scores.rows:  # the numbers only: no curves or files per budget
             found.append({**base, "checkpoint": "step", "step": step, "checkpoint_epoch": round(step / per_epoch, 3),
                           "representation": suite.trajectory.encode_as, "budget_scoring": spec.budget_scoring,
                           "eval_wall_s": wall, "timestamp": stamp, **row})
@@ -288,7 +287,7 @@ def _train_and_score(spec: RunSpec, out: Path, run_dir: Path, data: SuiteData, d
             start = time.perf_counter()
             ctx = EvalContext(model, data.eval, rep, device, train.batch_size, cfg["eval"]["eval_seed"],
                               params=dict(params), run_dir=run_dir, checkpoint=checkpoint)
-            rows = suite.evaluate(ctx) + gw_diagnostic(ctx, data.eval[suite.gw_set], cfg["eval"]["n_gw"])
+            rows = suite.evaluate(ctx).records() + gw_diagnostic(ctx, data.eval[suite.gw_set], cfg["eval"]["n_gw"])
             eval_wall = round(time.perf_counter() - start, 2)
             stamp = datetime.now(UTC).isoformat(timespec="seconds")
             for row in rows:

@@ -40,7 +40,7 @@ def budget_records(out: Path, run_ids: set[str]) -> list[dict]:
 def points(records: pd.DataFrame, budget: list[dict], suite_name: str) -> pd.DataFrame:
     """One row per (run, step) of the suite's trajectory metric: the budget scores and the last checkpoint's."""
     suite = SUITES.get(suite_name)
-    metric, rep = suite.trajectory.metric, suite.headline[2]
+    metric, rep = suite.trajectory.metric, suite.headline.representation
     last = records[(records.metric == metric) & (records.checkpoint == "last") & (records.representation == rep)]
     last = last.assign(step=last["step"] if "step" in last else last["steps"])
     if "step" in last:  # records from before the ``step`` field: the last checkpoint is after all ``steps``
@@ -158,6 +158,6 @@ def build(records: pd.DataFrame, out: Path, suite_name: str, dest: Path) -> tupl
     ranks = dest / RANKS
     write_text_atomic(ranks, rank_table(table).to_csv(index=False))
     metric = SUITES.get(suite_name).trajectory.metric
-    rep = SUITES.get(suite_name).headline[2]
+    rep = SUITES.get(suite_name).headline.representation
     title = f"{suite_name}: {plots.metric_words(metric)} along the training budget ({rep} code)"
     return [path, ranks, figure(pts, table, dest / f"trajectory_{metric}.png", title)], stability(table)

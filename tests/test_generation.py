@@ -342,7 +342,7 @@ def test_celeba_evaluation_with_inception_features(tmp_path, random_inception, m
     model = build_model("vae", resolve_config("vae", {"z_dim": 4}), (3, 64, 64)).eval()
     ctx = EvalContext(model, data, "mean", torch.device("cpu"), 64, 0, params=dict(preset.eval_params),
                       run_dir=tmp_path / "run", checkpoint="best")
-    rows = {(r["metric"], r.get("representation", "mean")): r for r in gen.evaluate(ctx)}
+    rows = {(r["metric"], r.get("representation", "mean")): r for r in gen.evaluate(ctx).rows}
     fid = rows[("fid_samples", "prior")]
     assert fid["metric_spec"].startswith(f"fid-v1@inception-v3-fid/unofficial-{ex.file_sha256(path)[:12]}/")
     assert fid["n_real"] == fid["n_fake"] == 2 and fid["resize"] == "bilinear-299,rgb" and fid["fid_seed"] == 0

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 import torch
@@ -57,6 +57,44 @@ class EvalContext:
     checkpoint: str = "last"
 
 
+@dataclass
+class Scores:
+    """What scoring one checkpoint and representation returns: metric rows, and beside them (typed, not on a
+    row) the files it wrote in the run folder and the curves it drew. ``records`` stores them on the first
+    row, the record format the leaderboard reads (``artifacts``, ``artifact_spec``, ``roc``)."""
+
+    rows: list[dict[str, Any]]
+    #: name -> file written in ``ctx.run_dir`` (e.g. an image grid); the leaderboard copies the best seed's.
+    artifacts: dict[str, str] = field(default_factory=dict)
+    artifact_spec: str | None = None
+    #: Curves for the suite's plots, e.g. ``{"roc": {"fpr": [...], "tpr": [...]}}``.
+    curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+
+    def records(self) -> list[dict[str, Any]]:
+        rows = [dict(r) for r in self.rows]
+        if rows:
+            extra = {**self.curves, **({"artifacts": self.artifacts} if self.artifacts else {}),
+                     **({"artifact_spec": self.artifact_spec} if self.artifact_spec else {})}
+            rows[0].update(extra)
+        return rows
+
+
+class Headline(NamedTuple):
+    """The metric, checkpoint and representation a suite leads with: the one place that says which records
+    make its headline (launch lines, leaderboard, best seeds, summary, page)."""
+
+    metric: str
+    checkpoint: str
+    representation: str
+
+    def matches(self, record: Mapping[str, Any]) -> bool:
+        return (record["metric"], record["checkpoint"], record["representation"]) == self
+
+    def select(self, records: pd.DataFrame) -> pd.DataFrame:
+        return records[(records.metric == self.metric) & (records.checkpoint == self.checkpoint)
+                       & (records.representation == self.representation)]
+
+
 @dataclass(frozen=True)
 class Trajectory:
     """How a suite scores a kept budget: a cheap pass that yields its headline metric (or a cheap spec of it,
@@ -64,7 +102,7 @@ class Trajectory:
 
     metric: str
     encode_as: Representation
-    score: Callable[[EvalContext], list[dict[str, Any]]]
+    score: Callable[[EvalContext], Scores]
 
 
 @dataclass(frozen=True)
@@ -76,14 +114,12 @@ class Suite:
     presets: dict[str, Preset]
     #: Loads the evaluation sets (validating files) for a preset: name -> dataset.
     load_eval_data: Callable[[Preset, Path | None], dict[str, Any]]
-    #: Scores one model at one checkpoint and representation: a list of metric rows. A row may carry
-    #: ``artifacts`` ({name: file written in ``ctx.run_dir``}, e.g. an image grid); the leaderboard
-    #: copies the best seed's artifacts of each model configuration next to its plots.
-    evaluate: Callable[[EvalContext], list[dict[str, Any]]]
+    #: Scores one model at one checkpoint and representation: metric rows, artifacts and curves.
+    evaluate: Callable[[EvalContext], Scores]
     #: Writes the suite's plots from its leaderboard records; returns the files written.
     plot: Callable[[pd.DataFrame, Path], list[Path]]
     #: The metric, checkpoint and representation that the summary table leads with.
-    headline: tuple[str, str, str]
+    headline: Headline
     #: Evaluation set whose images (and their codes) feed the GW diagnostic.
     gw_set: str
     #: The headline along the training budget: plotted against steps, ranked per budget.

@@ -24,7 +24,7 @@ import torch
 
 from benchmark import plots
 from benchmark.data import load_dataset
-from benchmark.suites.base import SUITES, EvalContext, Preset, Suite, Trajectory
+from benchmark.suites.base import SUITES, EvalContext, Headline, Preset, Scores, Suite, Trajectory
 from benchmark.trainer import TrainConfig
 from metrics import dci, mig, sap
 from metrics.dlib_scores import (
@@ -133,7 +133,7 @@ def _timed(fn, *args, **kwargs) -> tuple[dict[str, Any], dict[str, float]]:
     return out, {"metric_s": round(time.perf_counter() - start, 2)}  # what a metric costs, for choosing counts
 
 
-def evaluate(ctx: EvalContext) -> list[dict[str, Any]]:
+def evaluate(ctx: EvalContext) -> Scores:
     train, test = ctx.data[DCI_TRAIN], ctx.data[DCI_TEST]
     z_tr, z_te = codes_of(ctx, train), codes_of(ctx, test)
     f_tr, f_te = np.asarray(train.factors), np.asarray(test.factors)
@@ -168,14 +168,13 @@ def evaluate(ctx: EvalContext) -> list[dict[str, Any]]:
     fv, cost = _timed(factor_vae_score, sampler, represent, seed=ctx.seed, **ctx.params["factor_vae"])
     add("factor_vae_score", fv["eval_accuracy"], fv, cost, train_accuracy=fv["train_accuracy"],
         num_active_dims=fv["num_active_dims"], **interventional)
-    if ctx.run_dir is not None:
-        name, spec = write_traversal(ctx, test, z_te)
-        rows[0]["artifacts"] = {name.rsplit(".", 1)[0]: name}
-        rows[0]["artifact_spec"] = spec
-    return rows
+    if ctx.run_dir is None:
+        return Scores(rows)
+    name, spec = write_traversal(ctx, test, z_te)
+    return Scores(rows, artifacts={name.rsplit(".", 1)[0]: name}, artifact_spec=spec)
 
 
-def score_budget(ctx: EvalContext) -> list[dict[str, Any]]:
+def score_budget(ctx: EvalContext) -> Scores:
     """The trajectory pass: DCI with the ``fast`` spec and MIG on the DCI points (the dlib DCI's gradient
     boosting costs about a minute per representation; the ``fast`` spec ranks models alike, see README)."""
     train, test = ctx.data[DCI_TRAIN], ctx.data[DCI_TEST]
@@ -186,7 +185,7 @@ def score_budget(ctx: EvalContext) -> list[dict[str, Any]]:
     rows = [{"metric": f"dci_fast_{m}", "value": float(out[m]), "metric_spec": _tag(out), **common, **cost}
             for m in ("disentanglement", "completeness", "informativeness")]
     m = mig(z_tr, f_tr, seed=ctx.seed)
-    return [*rows, {"metric": "mig", "value": float(m["mig"]), "metric_spec": _tag(m), **common}]
+    return Scores([*rows, {"metric": "mig", "value": float(m["mig"]), "metric_spec": _tag(m), **common}])
 
 
 #: Columns of a traversal: offsets from the base code, in units of each dim's std over the test codes.
@@ -261,7 +260,7 @@ SUITES.add(
         load_eval_data=load_eval_data,
         evaluate=evaluate,
         plot=plot,
-        headline=("dci_dlib_disentanglement", "last", "sample"),
+        headline=Headline("dci_dlib_disentanglement", "last", "sample"),
         gw_set=DCI_TEST,
         trajectory=Trajectory("dci_fast_disentanglement", "sample", score_budget),
     ),

@@ -34,7 +34,7 @@ from torch import Tensor
 
 from benchmark import plots
 from benchmark.data import fashion_mnist, load_dataset
-from benchmark.suites.base import SUITES, EvalContext, Preset, Suite, Trajectory
+from benchmark.suites.base import SUITES, EvalContext, Headline, Preset, Scores, Suite, Trajectory
 from benchmark.trainer import TrainConfig
 from core.errors import BenchmarkError
 from metrics import FID_SPEC, INCEPTION_SUFFIX, KID_SPEC, PSNR_SPEC, fid_from_features, kid, psnr_per_image
@@ -185,7 +185,7 @@ def _samples(ctx: EvalContext, n: int) -> Iterator[tuple[Tensor | None, Tensor]]
         yield None, ctx.model.generate(min(ctx.batch_size, n - start))
 
 
-def evaluate(ctx: EvalContext) -> list[dict[str, Any]]:
+def evaluate(ctx: EvalContext) -> Scores:
     real, setup = ctx.data[REAL], ctx.data[FEATURES]
     extractors = setup.build(ctx.device)
     n = len(real)
@@ -196,8 +196,9 @@ def evaluate(ctx: EvalContext) -> list[dict[str, Any]]:
     rows = [{"metric": "psnr", "value": float(psnrs.mean()), "metric_spec": f"{PSNR_SPEC}/n={len(psnrs)}",
              "n_eval": len(psnrs), "psnr_std": float(psnrs.std()), **base}]
     rows += _fid_rows("recon", extractors, reals, recon_feats, n, real.image_shape, ctx, base)
+    artifacts = {}
     if ctx.run_dir is not None and recon_in is not None:
-        rows[0]["artifacts"] = {f"recon_{ctx.checkpoint}_{ctx.representation}": _recon_grid(ctx, recon_in, recon_out)}
+        artifacts[f"recon_{ctx.checkpoint}_{ctx.representation}"] = _recon_grid(ctx, recon_in, recon_out)
 
     if ctx.representation == SAMPLES_PASS:
         torch.manual_seed(ctx.seed)  # the samples depend on the evaluation seed alone, not on what ran before
@@ -206,9 +207,9 @@ def evaluate(ctx: EvalContext) -> list[dict[str, Any]]:
         sample_rows = _fid_rows("samples", extractors, reals, sample_feats, n, real.image_shape, ctx,
                                 {**base, **prior})
         if ctx.run_dir is not None:
-            sample_rows[0]["artifacts"] = {f"samples_{ctx.checkpoint}": _sample_grid(ctx, samples)}
+            artifacts[f"samples_{ctx.checkpoint}"] = _sample_grid(ctx, samples)
         rows += sample_rows
-    return rows
+    return Scores(rows, artifacts=artifacts)
 
 
 def _fid_rows(kind: str, extractors: list[tuple[str, FeatureExtractor]], reals: list[np.ndarray],
@@ -276,7 +277,7 @@ def _register(name: str, summary: str, dataset: str, root_dataset: str | None) -
             load_eval_data=make_load_eval_data(name),
             evaluate=evaluate,
             plot=plot,
-            headline=("fid_samples", "best", "prior"),
+            headline=Headline("fid_samples", "best", "prior"),
             gw_set=REAL,
             # the mean pass scores the samples too; with the domain extractor it costs seconds, with Inception more
             trajectory=Trajectory("fid_samples", SAMPLES_PASS, evaluate),

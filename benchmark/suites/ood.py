@@ -17,7 +17,7 @@ import pandas as pd
 
 from benchmark import plots
 from benchmark.data import load_dataset
-from benchmark.suites.base import SUITES, EvalContext, Preset, Suite, Trajectory, batched_scores
+from benchmark.suites.base import SUITES, EvalContext, Headline, Preset, Scores, Suite, Trajectory, batched_scores
 from benchmark.trainer import TrainConfig
 from metrics import OOD_SPEC, ood_metrics, roc_curve
 
@@ -54,7 +54,7 @@ def load_eval_data(preset: Preset, data_root: Path | None) -> dict[str, Any]:
     }
 
 
-def evaluate(ctx: EvalContext) -> list[dict[str, Any]]:
+def evaluate(ctx: EvalContext) -> Scores:
     model = ctx.model
 
     def score(x):
@@ -72,8 +72,8 @@ def evaluate(ctx: EvalContext) -> list[dict[str, Any]]:
         "n_ood": len(ood_scores),
     }
     rows = [{"metric": name, "value": float(v), **common} for name, v in values.items()]
-    rows[0]["roc"] = {"fpr": [round(float(v), 5) for v in fpr], "tpr": [round(float(v), 5) for v in tpr]}
-    return rows
+    roc = {"fpr": [round(float(v), 5) for v in fpr], "tpr": [round(float(v), 5) for v in tpr]}
+    return Scores(rows, curves={"roc": roc})
 
 
 def plot(records: pd.DataFrame, dest: Path) -> list[Path]:
@@ -97,7 +97,7 @@ SUITES.add(
         load_eval_data=load_eval_data,
         evaluate=evaluate,
         plot=plot,
-        headline=("auroc", "last", "sample"),
+        headline=Headline("auroc", "last", "sample"),
         gw_set=ID_SET,
         trajectory=Trajectory("auroc", "sample", evaluate),  # every OoD metric: scoring is two encoder passes
     ),

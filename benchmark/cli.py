@@ -50,7 +50,7 @@ def _seeds(text: str) -> list[int]:
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
     """``--set prior.mode=fixed --set z_dim=8`` -> nested dict; values parsed as JSON when they can be."""
-    from benchmark.sweeps import nest
+    from core.config import nest
 
     flat: dict[str, Any] = {}
     for item in items:
@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _sweep(args: argparse.Namespace) -> Any:
-    from benchmark import sweeps
+    from benchmark import planning
 
     if args.sweep is not None:
         given = [flag for flag, value in (("--suite", args.suite), ("--models", args.models),
@@ -176,27 +176,25 @@ def _sweep(args: argparse.Namespace) -> Any:
         if given:
             raise BenchmarkError(f"--sweep {args.sweep} names the suite, preset, models and seeds itself: "
                                  f"drop {', '.join(given)}")
-        sweep = sweeps.load_sweep(args.sweep)
+        sweep = planning.load_sweep(args.sweep)
     elif not args.suite:
         raise BenchmarkError("give --suite NAME or --sweep FILE")
     else:
-        sweep = sweeps.Sweep(suite=args.suite, preset=args.preset or "default", models=args.models, seeds=args.seeds,
-                             overrides=parse_overrides(args.overrides))
+        sweep = planning.Sweep(suite=args.suite, preset=args.preset or planning.DEFAULT_PRESET, models=args.models,
+                               seeds=args.seeds, overrides=parse_overrides(args.overrides))
     given = {k: v for k, v in (("score_at", args.score_at), ("budget_scoring", args.score_with)) if v is not None}
     return dataclasses.replace(sweep, **given)
 
 
 def _prepare(args: argparse.Namespace) -> tuple[Any, list[Any], Any, list[Any]]:
     """Sweep, runs, data (loaded and checksummed) and run states of ``run``/``plan``; writes nothing."""
-    from benchmark import launchers, runner, sweeps
+    from benchmark import launchers, planning, runner, sweeps
     from benchmark.data import resolve_data_root
-    from benchmark.suites import SUITES
 
     data_root = resolve_data_root(args.data_root)
     sweep = _sweep(args)
-    specs = sweeps.expand(sweep, data_source="embedded" if data_root is None else "data_root")
-    suite = SUITES.get(sweep.suite)
-    data = runner.load_suite_data(suite, suite.presets[sweep.preset], data_root)
+    specs = planning.expand(sweep, data_source="embedded" if data_root is None else "data_root")
+    data = runner.load_suite_data(specs[0].config, data_root)
     states = launchers.sweep_states(args.out, [s.run_id for s in specs]) if args.out.is_dir() else [
         sweeps.run_state(args.out, s.run_id, None, None) for s in specs]
     return sweep, specs, data, states
@@ -271,7 +269,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     sweep, specs, data, states = _prepare(args)
     sid = sweeps.sweep_id(sweep.suite, specs)
     costs = sweeps.estimate(specs, len(data.train), args.out)
-    rows = [{"state": st.state, "run_id": spec.run_id, "model": spec.model, **sweeps.labels(spec), "seed": spec.seed,
+    rows = [{"state": st.state, "run_id": spec.run_id, "model": spec.model, **dataclasses.asdict(spec.config.labels),
+             "seed": spec.seed,
              **cost} for spec, st, cost in zip(specs, states, costs, strict=True)]
     todo = [r for r in rows if r["state"] == _wanted(args)]
     slots, wall = sweeps.pack([r["est_s"] for r in todo], args.jobs)

@@ -28,8 +28,9 @@ from typing import Any, ClassVar
 from submitit.helpers import Checkpointable, DelayedSubmission
 
 from benchmark import packing, runner, sweeps, threads
+from benchmark.planning import RunSpec
 from benchmark.records import read_records
-from benchmark.runner import RunSpec, SuiteData
+from benchmark.runner import SuiteData
 from core.errors import BenchmarkError, OutputError
 from core.registry import Registry
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmark import sweeps, threads
+from benchmark.planning import RunSpec
 from benchmark.records import write_json
-from benchmark.runner import RunSpec
 from core.errors import BenchmarkError
 
 _DATA_CACHE: dict[tuple[str, str, str | None], Any] = {}
@@ -58,16 +58,13 @@ def record_failure(run_dir: Path, run_id: str, job: str, exc: BaseException) -> 
 def run_one(spec: RunSpec, out: str, data_root: str | None, device: str, job: str = "local") -> Outcome:
     """Train and score one run in this process; a failure is kept in the run folder, not raised."""
     from benchmark import runner
-    from benchmark.suites import SUITES
     from benchmark.trainer import resolve_device
 
     run_dir = Path(out) / spec.run_id
     try:
         key = (spec.suite, spec.preset, data_root)
         if key not in _DATA_CACHE:
-            suite = SUITES.get(spec.suite)
-            _DATA_CACHE[key] = runner.load_suite_data(suite, suite.presets[spec.preset],
-                                                      data_root and Path(data_root))
+            _DATA_CACHE[key] = runner.load_suite_data(spec.config, data_root and Path(data_root))
         records = runner.execute(spec, Path(out), _DATA_CACHE[key], resolve_device(device), progress=False)
     except Exception as exc:  # one failing run never stops the others
         return Outcome(spec.run_id, None, record_failure(run_dir, spec.run_id, job, exc))

@@ -1,51 +1,25 @@
-"""Sweeps: a grid of runs (from a TOML file or the ``run`` flags), its cost, its metadata and its state.
-
-A sweep file (``slurm/examples/ood-sweep.toml``)::
-
-    suite = "ood"
-    preset = "smoke"                        # default: "default"
-    models = ["vae", "gwae-gmp"]            # default: the suite's models
-    priors = ["gaussian_mixture", "neural"] # GWAE models only: the config override prior.name
-    seeds = [0, 1, 2]                       # default: the preset's seeds
-
-    [grid]                                  # dotted model-config keys -> values (cartesian product);
-    "prior.mode" = ["paper", "fixed"]       # a key applies to the selected models that have the field
-    z_dim = [8, 16]
-
-    [train]                                 # optional: the preset's training budget, overridden
-    max_epochs = 4                          # (part of the resolved config, so it changes the run ids)
-
-expands to one run per model x prior x grid point x seed (runs that resolve to the same config,
-e.g. a VAE under two priors, are one run). The sweep id is content-addressed too: the suite and
-a hash of the sorted run ids, so rerunning the same sweep finds its metadata again.
-"""
+"""Sweeps at run time: their cost, their metadata and the state of their runs (planning: ``benchmark.planning``)."""
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
 import json
 import statistics
-import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from benchmark import heartbeat
-from benchmark.budgets import parse_steps
+from benchmark.planning import RunSpec, Sweep
 from benchmark.records import RECORDS, read_records, run_records, write_json
-from benchmark.runner import RunSpec, plan
 from benchmark.trainer import LAST
-from core.config import config_hash, to_dict
+from core.config import config_hash
 from core.errors import BenchmarkError
-from models import MODELS, merge
 
 SWEEPS_DIR = "sweeps"
 #: Written in a run folder by a launcher element whose run raised; removed when the run is retried.
 ERROR_FILE = "error.json"
 STATES = ("done", "running", "pending", "failed", "missing")
-FILE_KEYS = ("suite", "preset", "models", "priors", "seeds", "grid", "train", "score_at", "score_with")
 
 #: Training seconds per step (batch 64) by image shape, measured on an idle 2-core CPU (AMD EPYC, torch 2.14,
 #: 2 threads) with ``python scripts/bench_models.py --suite S --steps 8`` (3x64x64: an earlier measurement of
@@ -72,127 +46,6 @@ for _table in SECONDS_PER_STEP.values():  # measured on the zong form; the paper
 FALLBACK_SECONDS_PER_STEP = 0.25  # a model missing from the table, at 1x28x28
 
 
-@dataclass(frozen=True)
-class Sweep:
-    suite: str
-    preset: str = "default"
-    models: list[str] | None = None
-    priors: list[str] | None = None
-    seeds: list[int] | None = None
-    grid: dict[str, list[Any]] = field(default_factory=dict)  # dotted model-config key -> values
-    train: dict[str, Any] = field(default_factory=dict)  # TrainConfig overrides
-    overrides: dict[str, Any] = field(default_factory=dict)  # fixed (nested) model-config overrides
-    score_at: tuple[int, ...] | None = None  # budgets scored along training (None: the preset's)
-    budget_scoring: str = "cheap"  # ``cheap`` (the suite's trajectory pass) or ``full``
-    source: str = ""  # "sweep file PATH" when read from a file, for error messages
-
-
-def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"prior": {"mode": [...]}}`` (TOML dotted keys) -> ``{"prior.mode": [...]}``."""
-    flat: dict[str, Any] = {}
-    for key, value in table.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def nest(flat: dict[str, Any]) -> dict[str, Any]:
-    """``{"prior.mode": "fixed"}`` -> ``{"prior": {"mode": "fixed"}}`` (sweep grids and ``--set``)."""
-    out: dict[str, Any] = {}
-    for key, value in flat.items():
-        node = out
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    return out
-
-
-def load_sweep(path: Path) -> Sweep:
-    """Read and check a sweep file; every problem is one ``BenchmarkError`` line naming the file."""
-    where = f"sweep file {path}"
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise BenchmarkError(f"{where}: not found") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise BenchmarkError(f"{where}: not valid TOML ({exc})") from None
-    unknown = sorted(set(data) - set(FILE_KEYS))
-    if unknown:
-        raise BenchmarkError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(FILE_KEYS)})")
-
-    def strings(key: str) -> list[str] | None:
-        value = data.get(key)
-        if value is not None and (not isinstance(value, list) or not value
-                                  or not all(isinstance(v, str) for v in value)):
-            raise BenchmarkError(f"{where}: {key} must be a non-empty list of names, got {value!r}")
-        return value
-
-    if not isinstance(data.get("suite"), str):
-        raise BenchmarkError(f"{where}: suite = \"NAME\" is required")
-    preset = data.get("preset", "default")
-    if not isinstance(preset, str):
-        raise BenchmarkError(f"{where}: preset must be a name, got {preset!r}")
-    seeds = data.get("seeds")
-    if seeds is not None and (
-        not isinstance(seeds, list) or not seeds or len(set(seeds)) != len(seeds)
-        or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32 for s in seeds)
-    ):
-        raise BenchmarkError(f"{where}: seeds must be a non-empty list of distinct integers in 0..{2**32 - 1}")
-    for key in ("grid", "train"):
-        if not isinstance(data.get(key, {}), dict):
-            raise BenchmarkError(f"{where}: [{key}] must be a table")
-    grid = {k: v if isinstance(v, list) else [v] for k, v in _flatten(data.get("grid", {})).items()}
-    empty = [k for k, v in grid.items() if not v]
-    if empty:
-        raise BenchmarkError(f"{where}: grid key(s) {', '.join(empty)} have no values")
-    score_at = data.get("score_at")
-    if score_at is not None and not (isinstance(score_at, list) and all(
-            isinstance(s, int) and not isinstance(s, bool) for s in score_at)):
-        raise BenchmarkError(f"{where}: score_at must be a list of training steps, got {score_at!r}")
-    try:
-        steps = None if score_at is None else parse_steps(",".join(map(str, score_at)) or "off")
-    except BenchmarkError as exc:
-        raise BenchmarkError(f"{where}: score_at {score_at!r}: {str(exc).rpartition(': ')[2]}") from None
-    return Sweep(
-        suite=data["suite"], preset=preset, models=strings("models"), priors=strings("priors"), seeds=seeds,
-        grid=grid, train=dict(data.get("train", {})), score_at=steps,
-        budget_scoring=str(data.get("score_with", "cheap")), source=where,
-    )
-
-
-def expand(sweep: Sweep, data_source: str = "embedded") -> list[RunSpec]:
-    """Every run of the sweep, validated (names, values, override keys), in model order, no duplicates."""
-    try:
-        return _expand(sweep, data_source)
-    except BenchmarkError as exc:
-        raise BenchmarkError(f"{sweep.source}: {exc}" if sweep.source else str(exc)) from None
-
-
-def _expand(sweep: Sweep, data_source: str) -> list[RunSpec]:
-    from benchmark.suites import SUITES
-
-    models = sweep.models or list(SUITES.get(sweep.suite).models)
-    if sweep.priors:
-        with_prior = [m for m in models if "prior" in to_dict(MODELS.get(m).cls.config_cls())]
-        if not with_prior:
-            raise BenchmarkError(f"priors apply to GWAE models only, and none of {', '.join(models)} has a prior")
-    keys = list(sweep.grid)
-    points = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*sweep.grid.values())]
-    specs: dict[str, RunSpec] = {}
-    for point in points:
-        for prior in sweep.priors or [None]:
-            overrides = merge(sweep.overrides, nest(point))
-            if prior is not None:
-                overrides = merge(overrides, {"prior": {"name": prior}})
-            for spec in plan(sweep.suite, sweep.preset, models, sweep.seeds, overrides, data_source, sweep.train,
-                             sweep.score_at, sweep.budget_scoring):
-                specs.setdefault(spec.run_id, spec)
-    return sorted(specs.values(), key=lambda s: models.index(s.model))
-
-
 def sweep_id(suite: str, specs: list[RunSpec]) -> str:
     return f"{suite}-{config_hash({'runs': sorted(s.run_id for s in specs)}, 10)}"
 
@@ -200,13 +53,13 @@ def sweep_id(suite: str, specs: list[RunSpec]) -> str:
 # -- cost --------------------------------------------------------------------------------------
 def train_steps(spec: RunSpec, n_train: int) -> int:
     """Upper bound on training steps: max_epochs x steps per epoch (early stopping may stop sooner)."""
-    train = spec.config["train"]
-    per_epoch = n_train // train["batch_size"]
-    return train["max_epochs"] * min(per_epoch, train["steps_per_epoch"] or per_epoch)
+    train = spec.config.train
+    per_epoch = n_train // train.batch_size
+    return train.max_epochs * min(per_epoch, train.steps_per_epoch or per_epoch)
 
 
 def _shape_key(spec: RunSpec) -> str:
-    return "x".join(str(v) for v in spec.config["data"]["image_shape"])
+    return "x".join(str(v) for v in spec.config.data.image_shape)
 
 
 def measured_seconds_per_step(out: Path) -> dict[tuple[str, str], tuple[float, int]]:
@@ -237,7 +90,7 @@ def estimate(specs: list[RunSpec], n_train: int, out: Path) -> list[dict[str, An
             table = SECONDS_PER_STEP.get(shape)
             scale = 1.0
             if table is None:
-                c, h, w = spec.config["data"]["image_shape"]
+                c, h, w = spec.config.data.image_shape
                 table, scale = SECONDS_PER_STEP["1x28x28"], c * h * w / 784
             per_step = table.get(spec.model, FALLBACK_SECONDS_PER_STEP) * scale
             source = "table: 2-core CPU" + ("" if scale == 1.0 else f", scaled x{scale:.1f} by pixels")
@@ -292,7 +145,7 @@ def meta_path(out: Path, sid: str) -> Path:
 def new_meta(sid: str, sweep: Sweep, specs: list[RunSpec]) -> dict[str, Any]:
     return {
         "sweep_id": sid, "suite": sweep.suite, "preset": sweep.preset, "created": now(),
-        "source": sweep.source or "command-line flags", "runs": {s.run_id: dataclasses.asdict(s) for s in specs},
+        "source": sweep.source or "command-line flags", "runs": {s.run_id: s.describe() for s in specs},
         "submissions": [], "jobs": {},
     }
 
@@ -391,14 +244,3 @@ def run_state(out: Path, run_id: str, entry: dict[str, Any] | None, queued: tupl
 
 def counts(states: list[RunState]) -> dict[str, int]:
     return {name: sum(s.state == name for s in states) for name in STATES}
-
-
-def labels(spec: RunSpec) -> dict[str, str]:
-    """Prior, GMP mode and hyperparameter label of a run, as its records will carry them."""
-    from benchmark.runner import hparams_label
-    from models import prior_of, resolve_config
-
-    cfg = resolve_config(spec.model, spec.config["model_config"])
-    prior, mode = prior_of(spec.model, cfg)
-    defaults = to_dict(resolve_config(spec.model, {"z_dim": cfg.z_dim}))
-    return {"prior": prior, "mode": mode, "hparams": hparams_label(spec.config["model_config"], defaults)}

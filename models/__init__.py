@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.config import from_dict, to_dict
+from core.config import from_dict, merge, to_dict
 from core.registry import Registry
 from models.base import BenchmarkModel
 from models.dagmm import DAGMM
@@ -79,17 +79,6 @@ MODELS.add(
     ModelSpec(AnnealedVAE),
     "AnnealedVAE (Burgess et al. 2018): gamma |KL - C|, capacity C linear from 0 to c_max",
 )
-
-
-def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Recursive dict merge: nested config sections (``prior``) are merged, not replaced."""
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def resolve_config(name: str, overrides: dict[str, Any] | None = None) -> Any:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmark import budgets, runner, sweeps, trajectories
+from benchmark import budgets, planning, trajectories
 from benchmark.records import run_records, write_records
 from benchmark.trainer import LAST, TrainConfig
 from core.errors import BenchmarkError
@@ -72,13 +72,13 @@ def test_resume_keeps_the_budgets_and_writes_the_same_weights(tmp_path, make_tra
 
 
 def test_budgets_are_not_part_of_the_run_id_and_are_checked_against_the_training_length():
-    plain = {s.run_id for s in runner.plan("ood", "smoke")}
-    assert {s.run_id for s in runner.plan("ood", "smoke", score_at=(2, 4, 6))} == plain
-    assert all(s.budgets == (2, 4, 6) for s in runner.plan("ood", "smoke", score_at=(2, 4, 6)))
+    plain = {s.run_id for s in planning.plan("ood", "smoke")}
+    assert {s.run_id for s in planning.plan("ood", "smoke", score_at=(2, 4, 6))} == plain
+    assert all(s.budgets == (2, 4, 6) for s in planning.plan("ood", "smoke", score_at=(2, 4, 6)))
     with pytest.raises(BenchmarkError, match="budget\\(s\\) 9 exceed the run's 8 training steps"):
-        runner.plan("ood", "smoke", score_at=(4, 9))
+        planning.plan("ood", "smoke", score_at=(4, 9))
     with pytest.raises(BenchmarkError, match="--score-with"):
-        runner.plan("ood", "smoke", budget_scoring="most")
+        planning.plan("ood", "smoke", budget_scoring="most")
 
 
 def test_every_default_preset_scores_its_headline_at_four_or_more_budgets():
@@ -93,12 +93,12 @@ def test_every_default_preset_scores_its_headline_at_four_or_more_budgets():
 def test_sweep_file_score_at(tmp_path):
     path = tmp_path / "s.toml"
     path.write_text('suite = "ood"\npreset = "smoke"\nmodels = ["vae"]\nscore_at = [4, 2]\nscore_with = "full"\n')
-    sweep = sweeps.load_sweep(path)
+    sweep = planning.load_sweep(path)
     assert (sweep.score_at, sweep.budget_scoring) == ((2, 4), "full")
-    assert sweeps.expand(sweep)[0].budgets == (2, 4)
+    assert planning.expand(sweep)[0].budgets == (2, 4)
     path.write_text('suite = "ood"\nscore_at = [0]\n')
     with pytest.raises(BenchmarkError, match="score_at"):
-        sweeps.load_sweep(path)
+        planning.load_sweep(path)
 
 
 def test_cli_scores_each_budget_once_and_only_the_missing_ones(tmp_path, cli):

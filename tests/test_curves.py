@@ -109,18 +109,20 @@ def test_heartbeat_says_running_only_while_its_process_lives(tmp_path, monkeypat
 
 
 def test_tensorboard_folder_names_suite_model_prior_hparams_and_seed():
-    from benchmark.runner import RunSpec, tensorboard_name
+    from benchmark.planning import plan
+    from benchmark.runner import tensorboard_name
 
-    spec = RunSpec("ood", "smoke", "gwae-gmp", 2, {"x": 1})
-    assert tensorboard_name(spec, "gaussian_mixture", "fixed", "beta=8.0 prior.mode=fixed") == (
-        f"ood/gwae-gmp/gaussian_mixture-fixed/beta=8.0,prior.mode=fixed/seed2-{spec.run_id.rsplit('-', 1)[-1]}")
-    assert tensorboard_name(spec, "normal", "-", "-").split("/")[2:4] == ["normal", "default"]
+    (spec,) = plan("ood", "smoke", ["gwae-gmp"], [2], {"prior": {"mode": "fixed"}, "drift": 8.0})
+    assert tensorboard_name(spec.config) == (
+        f"ood/gwae-gmp/gaussian_mixture-fixed/drift=8.0,prior.mode=fixed/seed2-{spec.run_id.rsplit('-', 1)[-1]}")
+    (plain,) = plan("ood", "smoke", ["vae"], [0])
+    assert tensorboard_name(plain.config).split("/")[2:4] == ["normal", "default"]
 
 
 def test_a_run_that_fails_leaves_no_heartbeat_behind(tmp_path, monkeypatch):
-    from benchmark import runner
+    from benchmark import planning, runner
 
-    spec = runner.RunSpec("ood", "smoke", "vae", 0, {"x": 1})
+    (spec,) = planning.plan("ood", "smoke", ["vae"], [0])
 
     def dies(spec, out, run_dir, *args):
         run_dir.mkdir(parents=True, exist_ok=True)  # execute holds the run's lock file in it already

@@ -19,6 +19,7 @@ from PIL import Image
 
 from benchmark.cli import main
 from benchmark.data import celeba, fashion_mnist, load_dataset
+from benchmark.planning import plan
 from benchmark.records import read_records
 from benchmark.suites import SUITES, EvalContext
 from benchmark.suites import generation as gen
@@ -335,12 +336,13 @@ def test_celeba_evaluation_with_inception_features(tmp_path, random_inception, m
     path, _ = random_inception
     monkeypatch.setenv(ex.INCEPTION_WEIGHTS_ENV, str(path))
     fake_celeba(tmp_path)
-    preset = gen.PRESETS["paper"]
-    data = SUITES.get("generation").load_eval_data(preset, tmp_path)
+    (spec,) = plan("generation", "paper", ["vae"], [0], data_source="data_root")
+    run = spec.config
+    data = SUITES.get("generation").load_eval_data(run.data, run.eval.params, tmp_path)
     assert data[gen.FEATURES].extractors == (("", "inception-v3-fid"),)
     torch.manual_seed(0)
     model = build_model("vae", resolve_config("vae", {"z_dim": 4}), (3, 64, 64)).eval()
-    ctx = EvalContext(model, data, "mean", torch.device("cpu"), 64, 0, params=dict(preset.eval_params),
+    ctx = EvalContext(model, data, "mean", torch.device("cpu"), 64, 0, params=run.eval.params,
                       run_dir=tmp_path / "run", checkpoint="best")
     rows = {(r["metric"], r.get("representation", "mean")): r for r in gen.evaluate(ctx).rows}
     fid = rows[("fid_samples", "prior")]

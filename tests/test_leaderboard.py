@@ -6,7 +6,7 @@ import pytest
 
 from benchmark.leaderboard import aggregate, copy_best_artifacts
 from benchmark.records import RECORDS
-from benchmark.runner import hparams_label
+from benchmark.run_config import hparams_label
 from benchmark.suites import SUITES
 
 

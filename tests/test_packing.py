@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark import sweeps, threads
+from benchmark import planning, sweeps, threads
 from benchmark.records import read_records
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +62,7 @@ def test_packed_runs_write_the_records_of_one_by_one_runs(tmp_path):
 
 @pytest.mark.slow
 def test_one_failing_packed_run_leaves_the_others_finished_and_its_reason_in_status(tmp_path):
-    specs = sweeps.expand(sweeps.Sweep(suite="ood", preset="smoke", models=["vae"], seeds=[0, 1]))
+    specs = planning.expand(planning.Sweep(suite="ood", preset="smoke", models=["vae"], seeds=[0, 1]))
     broken = tmp_path / specs[1].run_id
     broken.mkdir(parents=True)
     # a checkpoint holding an object that is not a tensor, number or string is refused: seed 1 fails

@@ -18,13 +18,13 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmark import sweeps
+from benchmark import planning, sweeps
 from benchmark.cli import main
 from benchmark.records import RECORDS, read_records, run_records, write_records
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ["--suite", "ood", "--preset", "smoke", "--models", "vae", "--no-progress", "--device", "cpu"]
-RUN_ID = sweeps.expand(sweeps.Sweep(suite="ood", preset="smoke", models=["vae"], seeds=[0]))[0].run_id
+RUN_ID = planning.expand(planning.Sweep(suite="ood", preset="smoke", models=["vae"], seeds=[0]))[0].run_id
 pytestmark = pytest.mark.slow
 IS_ROOT = os.geteuid() == 0
 
@@ -181,7 +181,7 @@ def test_older_record_schemas_are_read_or_named(field, skipped, smoke_run, tmp_p
 
 def test_one_failing_run_never_stops_the_local_sweep_and_status_keeps_why(tmp_path, capsys):
     out = tmp_path / "out"
-    (spec0, spec1) = sweeps.expand(sweeps.Sweep(suite="ood", preset="smoke", models=["vae"], seeds=[0, 1]))
+    (spec0, spec1) = planning.expand(planning.Sweep(suite="ood", preset="smoke", models=["vae"], seeds=[0, 1]))
     (out / spec0.run_id).mkdir(parents=True)
     torch.save({"model": {}, "rng": np.random.get_state()}, out / spec0.run_id / "checkpoint_last.pt")
     assert main(["run", *SMOKE, "--seeds", "0,1", "--out", str(out)]) == 1
@@ -271,7 +271,7 @@ def test_sigterm_of_packed_runs_stops_their_workers(tmp_path, spawn):
     out, hold = tmp_path / "out", tmp_path / "hold"
     proc = spawn("run", "--suite", "ood", "--preset", "smoke", "--models", "vae", "--seeds", "0,1", "--jobs", "2",
                  "--threads", "1", "--no-progress", "--out", str(out), env=held(hold))
-    specs = sweeps.expand(sweeps.Sweep(suite="ood", preset="smoke", models=["vae"], seeds=[0, 1]))
+    specs = planning.expand(planning.Sweep(suite="ood", preset="smoke", models=["vae"], seeds=[0, 1]))
     for spec in specs:  # both workers are held mid-training
         wait_for(hold / f"{spec.run_id}.epoch1", proc)
     pids = [json.loads((out / s.run_id / "heartbeat.json").read_text())["pid"] for s in specs]

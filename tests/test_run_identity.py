@@ -4,9 +4,17 @@ import dataclasses
 
 import pytest
 
-from benchmark.runner import plan
+from benchmark.planning import plan
 from benchmark.suites import SUITES
 from benchmark.trainer import TrainConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class Knob:
+    """Typed evaluation parameters with one field (the ood suite has none)."""
+
+    extra_knob: int = 1
+
 
 #: a changed value for every Preset field; a field missing here fails the coverage test below
 CHANGES = {
@@ -19,7 +27,7 @@ CHANGES = {
     "checkpoints": ("last",),
     "representations": ("mean",),
     "n_gw": 64,
-    "eval_params": {"extra_knob": 1},
+    "eval_params": Knob(),
     "model_overrides": {"vae": {"beta": 2.0}, "dagmm": {"lr": 1e-3}, "dagmm-zong": {"lr": 1e-3},
                         "gwae-gmp": {"lr": 1e-3}},
 }

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmark import sweeps
+from benchmark import planning, sweeps
 from benchmark.records import read_records
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +68,7 @@ def smoke(tmp_path_factory):
     """Three seeds in arrays of at most 2; seed 2 fails (its run folder holds a checkpoint of the older, unsafe
     format, which is refused). Training is held after epoch 1 until ``run`` has returned."""
     out = tmp_path_factory.mktemp("slurm-smoke")
-    specs = sweeps.expand(sweeps.Sweep(suite="ood", preset="smoke", models=["vae"], seeds=[0, 1, 2]))
+    specs = planning.expand(planning.Sweep(suite="ood", preset="smoke", models=["vae"], seeds=[0, 1, 2]))
     broken = out / specs[2].run_id / "checkpoint_last.pt"
     broken.parent.mkdir(parents=True)
     torch.save({"model": {}, "rng": np.random.get_state()}, broken)
@@ -147,7 +147,7 @@ def test_requeued_or_preempted_elements_resume_from_their_checkpoint_with_the_sa
     sweep = tmp_path / "long.toml"
     sweep.write_text('suite = "ood"\npreset = "smoke"\nmodels = ["vae"]\nseeds = [0]\n'
                      "[train]\nmax_epochs = 4\nsteps_per_epoch = 4\npatience = 4\n")
-    (spec,) = sweeps.expand(sweeps.load_sweep(sweep))
+    (spec,) = planning.expand(planning.load_sweep(sweep))
     outs = {name: tmp_path / name for name in (*INTERRUPTIONS, "reference")}
     holds = {name: tmp_path / f"{name}-hold" for name in INTERRUPTIONS}
     for name, out in outs.items():

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark import launchers, runner, sweeps
+from benchmark import launchers, planning, runner, sweeps
 from benchmark.cli import main
 from benchmark.records import read_records, write_records
 from core.errors import BenchmarkError
@@ -29,7 +29,7 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_sweep_file_expands_to_the_cartesian_product_without_duplicates(tmp_path):
-    sweep = sweeps.load_sweep(write(tmp_path / "s.toml", """
+    sweep = planning.load_sweep(write(tmp_path / "s.toml", """
 suite = "ood"
 preset = "smoke"
 models = ["vae", "gwae-gmp"]
@@ -40,30 +40,30 @@ prior.mode = ["paper", "fixed"]
 [train]
 max_epochs = 3
 """))
-    specs = sweeps.expand(sweep)
+    specs = planning.expand(sweep)
     gwae = [s for s in specs if s.model == "gwae-gmp"]
     # vae: 2 seeds (the prior axes do not apply); gwae: 2 priors x 2 modes x 2 seeds
     assert [s.model for s in specs] == ["vae"] * 2 + ["gwae-gmp"] * 8
     assert len({s.run_id for s in specs}) == 10
-    assert {(s.config["model_config"]["prior"]["name"], s.config["model_config"]["prior"]["mode"], s.seed)
+    assert {(s.config.model_config.prior.name, s.config.model_config.prior.mode, s.seed)
             for s in gwae} == {(p, m, s) for p in ("gaussian_mixture", "normal") for m in ("paper", "fixed")
                                for s in (0, 1)}
-    assert all(s.config["train"]["max_epochs"] == 3 for s in specs)
+    assert all(s.config.train.max_epochs == 3 for s in specs)
     # the same runs from flags have other ids only because of the [train] override
-    plain = runner.plan("ood", "smoke", ["vae"], [0])[0]
-    assert plain.run_id != specs[0].run_id and plain.config["train"]["max_epochs"] == 2
+    plain = planning.plan("ood", "smoke", ["vae"], [0])[0]
+    assert plain.run_id != specs[0].run_id and plain.config.train.max_epochs == 2
 
 
 def test_sweep_id_is_content_addressed():
-    a = sweeps.expand(sweeps.Sweep(suite="ood", preset="smoke", models=["vae"], seeds=[0, 1]))
-    b = sweeps.expand(sweeps.Sweep(suite="ood", preset="smoke", models=["vae"], seeds=[1, 0]))
-    c = sweeps.expand(sweeps.Sweep(suite="ood", preset="smoke", models=["vae"], seeds=[0]))
+    a = planning.expand(planning.Sweep(suite="ood", preset="smoke", models=["vae"], seeds=[0, 1]))
+    b = planning.expand(planning.Sweep(suite="ood", preset="smoke", models=["vae"], seeds=[1, 0]))
+    c = planning.expand(planning.Sweep(suite="ood", preset="smoke", models=["vae"], seeds=[0]))
     assert sweeps.sweep_id("ood", a) == sweeps.sweep_id("ood", b) != sweeps.sweep_id("ood", c)
 
 
 def test_example_sweeps_are_valid():
     for path in sorted(EXAMPLES.glob("*.toml")):
-        assert sweeps.expand(sweeps.load_sweep(path)), path
+        assert planning.expand(planning.load_sweep(path)), path
 
 
 BAD_SWEEPS = [
@@ -121,7 +121,7 @@ def test_plan_lists_every_run_with_its_cost_and_writes_nothing(tmp_path, capsys)
     out = tmp_path / "out"
     assert main(["plan", "--sweep", str(EXAMPLES / "ood-smoke.toml"), "--out", str(out), "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
-    specs = sweeps.expand(sweeps.load_sweep(EXAMPLES / "ood-smoke.toml"))
+    specs = planning.expand(planning.load_sweep(EXAMPLES / "ood-smoke.toml"))
     assert [r["run_id"] for r in listing["runs"]] == [s.run_id for s in specs]
     assert listing["sweep_id"] == sweeps.sweep_id("ood", specs)
     for row in listing["runs"]:
@@ -135,7 +135,7 @@ def test_plan_lists_every_run_with_its_cost_and_writes_nothing(tmp_path, capsys)
 
 
 def test_plan_measures_seconds_per_step_from_stored_records(tmp_path):
-    spec = runner.plan("ood", "smoke", ["vae"], [0])[0]
+    spec = planning.plan("ood", "smoke", ["vae"], [0])[0]
     record = {"run_id": "x", "model": "vae", "steps": 100, "wall_s": 12.5,
               "data_config": {"image_shape": [1, 28, 28]}}
     write_records(tmp_path / "x", [record, record])
@@ -147,7 +147,7 @@ def test_plan_measures_seconds_per_step_from_stored_records(tmp_path):
 def test_array_element_is_picklable_and_checkpoints_to_itself():
     import pickle
 
-    spec = runner.plan("ood", "smoke", ["vae"], [0])[0]
+    spec = planning.plan("ood", "smoke", ["vae"], [0])[0]
     element = launchers.ArrayElement("/tmp/out", None, "cpu")
     delayed = element.checkpoint(spec)
     assert delayed.function is element and delayed.args == (spec,)
@@ -157,7 +157,7 @@ def test_array_element_is_picklable_and_checkpoints_to_itself():
 
 def _fake_element(out: str, i: int) -> None:
     """One array element whose run writes 16 records after a random delay (runner.execute is faked)."""
-    spec = runner.RunSpec("ood", "smoke", "vae", i, {"i": i})
+    (spec,) = planning.plan("ood", "smoke", ["vae"], [i])
 
     def fake_execute(spec, out, data, device, progress=False):
         time.sleep(0.01 * (i % 5))
@@ -187,7 +187,7 @@ def test_concurrent_array_elements_lose_no_records(tmp_path):
     records = read_records(tmp_path)
     assert len(records) == 11 * 16 and {r["seed"] for r in records} == set(range(12)) - {3}
     failed = [p for p in tmp_path.iterdir() if (p / sweeps.ERROR_FILE).exists()]
-    assert [p.name for p in failed] == [runner.RunSpec("ood", "smoke", "vae", 3, {"i": 3}).run_id]
+    assert [p.name for p in failed] == [planning.plan("ood", "smoke", ["vae"], [3])[0].run_id]
     assert json.loads((failed[0] / sweeps.ERROR_FILE).read_text())["error"] == "RuntimeError: boom"
 
 
@@ -208,7 +208,7 @@ max_epochs = 12
 steps_per_epoch = 8
 patience = 12
 """)
-    (spec,) = sweeps.expand(sweeps.load_sweep(sweep))
+    (spec,) = planning.expand(planning.load_sweep(sweep))
     killed, reference = tmp_path / "killed", tmp_path / "reference"
     command = ["run", "--sweep", str(sweep), "--no-progress", "--device", "cpu", "--out"]
 
@@ -271,4 +271,4 @@ def test_run_state_precedence(tmp_path):
     write_records(tmp_path / "r", [{"x": 1}])
     assert sweeps.run_state(tmp_path, "r", entry, ("running", "RUNNING")).state == "done"
     with pytest.raises(BenchmarkError):
-        sweeps.load_sweep(tmp_path / "missing.toml")
+        planning.load_sweep(tmp_path / "missing.toml")

@@ -11,10 +11,16 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from benchmark.run_config import DataConfig
 from benchmark.trainer import TrainConfig
 from core.registry import Registry
 from metrics import GW_SPEC, gw_distortion
 from models.base import BenchmarkModel, Representation
+
+
+@dataclass(frozen=True)
+class NoEvalParams:
+    """The evaluation parameters of a suite that has none (ood): nothing to misspell."""
 
 
 @dataclass(frozen=True)
@@ -32,8 +38,8 @@ class Preset:
     representations: tuple[str, ...] = ("mean", "sample")
     #: Points of the GW diagnostic (data vs codes), recorded in every suite.
     n_gw: int = 500
-    #: Suite-specific evaluation sizes and choices (e.g. DCI points and specs); hashed into the run id.
-    eval_params: dict[str, Any] = field(default_factory=dict)
+    #: The suite's typed evaluation sizes and choices (e.g. DCI points and specs); hashed into the run id.
+    eval_params: Any = field(default_factory=lambda: NoEvalParams())
     #: Per-model config overrides on top of ``z_dim`` (model name -> dotted-free nested dict).
     model_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Training steps at which weights are kept and scored by the suite's trajectory pass (``benchmark.budgets``);
@@ -51,8 +57,9 @@ class EvalContext:
     device: torch.device
     batch_size: int
     seed: int
-    params: dict[str, Any] = field(default_factory=dict)
     run_dir: Path | None = None
+    #: The suite's typed evaluation parameters (``Preset.eval_params``), read by attribute.
+    params: Any = None
     #: Which weights are loaded (``best`` or ``last``): names per-checkpoint artifact files.
     checkpoint: str = "last"
 
@@ -112,8 +119,8 @@ class Suite:
     dataset: str
     models: tuple[str, ...]
     presets: dict[str, Preset]
-    #: Loads the evaluation sets (validating files) for a preset: name -> dataset.
-    load_eval_data: Callable[[Preset, Path | None], dict[str, Any]]
+    #: Loads the evaluation sets (validating files) of a run's data config and evaluation parameters: name -> dataset.
+    load_eval_data: Callable[[DataConfig, Any, Path | None], dict[str, Any]]
     #: Scores one model at one checkpoint and representation: metric rows, artifacts and curves.
     evaluate: Callable[[EvalContext], Scores]
     #: Writes the suite's plots from its leaderboard records; returns the files written.

@@ -15,6 +15,7 @@ a re-implementation, so its numbers are not comparable with published 3D Shapes 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,10 @@ import torch
 
 from benchmark import plots
 from benchmark.data import load_dataset
+from benchmark.run_config import DataConfig
 from benchmark.suites.base import SUITES, EvalContext, Headline, Preset, Scores, Suite, Trajectory
 from benchmark.trainer import TrainConfig
-from metrics import dci, mig, sap
+from metrics import DCI_SPECS, dci, mig, sap
 from metrics.dlib_scores import (
     GridFactorSampler,
     beta_vae_score,
@@ -56,15 +58,31 @@ def _budget_overrides(steps: int | None, n_train: int | None) -> dict[str, dict]
     return out
 
 
+@dataclass(frozen=True)
+class DisentanglementEval:
+    """Grid points of the DCI-family scores, the DCI specs, and the interventional scores' counts."""
+
+    n_dci_train: int
+    n_dci_test: int
+    dci_specs: tuple[str, ...]
+    beta_vae: dict[str, int]
+    factor_vae: dict[str, int | float]
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.dci_specs) - set(DCI_SPECS))
+        if unknown:
+            raise ValueError(f"unknown DCI spec(s) {', '.join(unknown)} (known: {', '.join(DCI_SPECS)})")
+
+
 PRESETS = {
     "smoke": Preset(
         image_shape=(3, 32, 32), z_dim=10, seeds=(0,), n_train=512, n_val=128, n_gw=128,
         train=TrainConfig(batch_size=64, max_epochs=2, patience=2, steps_per_epoch=4),
         checkpoints=("last",),
-        eval_params={"n_dci_train": 300, "n_dci_test": 150, "dci_specs": ["dlib", "fast"],
-                     "beta_vae": {"batch_size": 16, "num_train": 40, "num_eval": 20},
-                     "factor_vae": {"batch_size": 16, "num_train": 40, "num_eval": 20, "num_variance_estimate": 300,
-                                    "prune_threshold": 0.05}},
+        eval_params=DisentanglementEval(
+            300, 150, ("dlib", "fast"), beta_vae={"batch_size": 16, "num_train": 40, "num_eval": 20},
+            factor_vae={"batch_size": 16, "num_train": 40, "num_eval": 20, "num_variance_estimate": 300,
+                        "prune_threshold": 0.05}),
         model_overrides=_budget_overrides(2 * 4, 512),
         notes="a few steps of every model at 32x32, the last checkpoint, DCI dlib and fast on 300/150 points "
         "(dlib so that the headline exists), every other metric at tiny counts; numbers mean nothing",
@@ -73,8 +91,7 @@ PRESETS = {
         image_shape=(3, 32, 32), z_dim=10, seeds=(0, 1, 2), n_train=None, n_val=2048,
         train=TrainConfig(batch_size=64, max_epochs=8, patience=3, steps_per_epoch=100),
         checkpoints=("last",),
-        eval_params={"n_dci_train": 10_000, "n_dci_test": 5_000, "dci_specs": ["dlib", "fast"],
-                     "beta_vae": DEFAULT_BETA_VAE, "factor_vae": DEFAULT_FACTOR_VAE},
+        eval_params=DisentanglementEval(10_000, 5_000, ("dlib", "fast"), DEFAULT_BETA_VAE, DEFAULT_FACTOR_VAE),
         model_overrides=_budget_overrides(_DEFAULT_STEPS, None),
         budgets=(200, 400, 600),
         notes="sized for 8 models x 3 seeds in under two hours on 2 CPU cores: 32x32 images, the same 800-step "
@@ -90,10 +107,11 @@ PRESETS = {
     "paper": Preset(
         image_shape=(3, 64, 64), z_dim=10, seeds=(0, 1, 2), n_train=None, n_val=None,
         train=TrainConfig(batch_size=64, max_epochs=1000, patience=10),
-        eval_params={"n_dci_train": 10_000, "n_dci_test": 5_000, "dci_specs": ["dlib", "vaetc", "fast"],
-                     "beta_vae": {"batch_size": 64, "num_train": 10_000, "num_eval": 5_000},
-                     "factor_vae": {"batch_size": 64, "num_train": 10_000, "num_eval": 5_000,
-                                    "num_variance_estimate": 10_000, "prune_threshold": 0.05}},
+        eval_params=DisentanglementEval(
+            10_000, 5_000, ("dlib", "vaetc", "fast"),
+            beta_vae={"batch_size": 64, "num_train": 10_000, "num_eval": 5_000},
+            factor_vae={"batch_size": 64, "num_train": 10_000, "num_eval": 5_000, "num_variance_estimate": 10_000,
+                        "prune_threshold": 0.05}),
         model_overrides=_budget_overrides(None, None),
         notes="official settings: 3x64x64, batch 64, patience 10, 80/10/10 split; every metric at "
         "disentanglement_lib's counts; z_dim 10 is our choice",
@@ -101,13 +119,11 @@ PRESETS = {
 }
 
 
-def load_eval_data(preset: Preset, data_root: Path | None) -> dict[str, Any]:
-    name = SUITES.get("disentanglement").train_dataset(data_root is not None)
-    params = preset.eval_params
-    common = {"data_root": data_root, "image_shape": preset.image_shape}
+def load_eval_data(data: DataConfig, params: DisentanglementEval, data_root: Path | None) -> dict[str, Any]:
+    common = {"data_root": data_root, "image_shape": data.image_shape}
     return {
-        DCI_TRAIN: load_dataset(name, "all", n=params["n_dci_train"], seed=1, **common),
-        DCI_TEST: load_dataset(name, "all", n=params["n_dci_test"], seed=2, **common),
+        DCI_TRAIN: load_dataset(data.dataset, "all", n=params.n_dci_train, seed=1, **common),
+        DCI_TEST: load_dataset(data.dataset, "all", n=params.n_dci_test, seed=2, **common),
     }
 
 
@@ -144,7 +160,7 @@ def evaluate(ctx: EvalContext) -> Scores:
         rows.append({"metric": metric, "value": float(value), "metric_spec": _tag(out), **common, **(cost or {}),
                      **extra})
 
-    for spec in ctx.params["dci_specs"]:
+    for spec in ctx.params.dci_specs:
         out, cost = _timed(dci, z_tr, f_tr, z_te, f_te, spec=spec, seed=ctx.seed)
         for metric in ("disentanglement", "completeness", "informativeness"):
             add(f"dci_{spec}_{metric}", out[metric], out, cost)
@@ -163,9 +179,9 @@ def evaluate(ctx: EvalContext) -> Scores:
         add(metric, u[metric], u, cost)
     sampler, represent = GridFactorSampler(test.factor_sizes), represent_factors(ctx, test)
     interventional = {"eval_dataset": f"{test.name} grid, chosen factors"}
-    b, cost = _timed(beta_vae_score, sampler, represent, seed=ctx.seed, **ctx.params["beta_vae"])
+    b, cost = _timed(beta_vae_score, sampler, represent, seed=ctx.seed, **ctx.params.beta_vae)
     add("beta_vae_score", b["eval_accuracy"], b, cost, train_accuracy=b["train_accuracy"], **interventional)
-    fv, cost = _timed(factor_vae_score, sampler, represent, seed=ctx.seed, **ctx.params["factor_vae"])
+    fv, cost = _timed(factor_vae_score, sampler, represent, seed=ctx.seed, **ctx.params.factor_vae)
     add("factor_vae_score", fv["eval_accuracy"], fv, cost, train_accuracy=fv["train_accuracy"],
         num_active_dims=fv["num_active_dims"], **interventional)
     if ctx.run_dir is None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from torch import Tensor
 
 from benchmark import plots
 from benchmark.data import fashion_mnist, load_dataset
+from benchmark.run_config import DataConfig
 from benchmark.suites.base import SUITES, EvalContext, Headline, Preset, Scores, Suite, Trajectory
 from benchmark.trainer import TrainConfig
 from core.errors import BenchmarkError
@@ -53,17 +54,25 @@ INCEPTION = "inception-v3-fid"
 SAMPLES_PASS = "mean"
 SAMPLE_GRID, RECON_PAIRS, GRID_COLS = (8, 8), 4, 8
 
+@dataclass(frozen=True)
+class GenerationEval:
+    """KID's subsets and subset size (torch-fidelity's defaults: 100 of 1,000)."""
+
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+
+
 PRESETS = {
     "smoke": Preset(
         image_shape=(1, 28, 28), z_dim=8, seeds=(0,), n_train=512, n_val=128, n_eval=256, n_gw=128,
         train=TrainConfig(batch_size=64, max_epochs=2, patience=2, steps_per_epoch=4),
-        eval_params={"kid_subsets": 10, "kid_subset_size": 1000},
+        eval_params=GenerationEval(kid_subsets=10),
         notes="a few steps of every model, FID on 256 real / 256 generated images; numbers mean nothing",
     ),
     "default": Preset(
         image_shape=(1, 28, 28), z_dim=16, seeds=(0, 1, 2), n_train=None, n_val=2048, n_eval=10_000,
         train=TrainConfig(batch_size=64, max_epochs=10, patience=3, steps_per_epoch=150),
-        eval_params={"kid_subsets": 100, "kid_subset_size": 1000},
+        eval_params=GenerationEval(),
         budgets=(375, 750, 1125),
         notes="CPU-sized: 28x28, the same 1,500-step budget for every model (epochs of 150 steps, patience 3); "
         "FID on the 10,000 test images against 10,000 samples; z_dim 16 is our choice; the mean pass (sample "
@@ -73,7 +82,7 @@ PRESETS = {
     "paper": Preset(
         image_shape=(3, 64, 64), z_dim=64, seeds=(0, 1, 2), n_train=None, n_val=None, n_eval=None,
         train=TrainConfig(batch_size=64, max_epochs=1000, patience=10),
-        eval_params={"kid_subsets": 100, "kid_subset_size": 1000},
+        eval_params=GenerationEval(),
         notes="official settings (settings/*.yaml): 3x64x64, z_dim 64, batch 64, patience 10; FID on the whole "
         "test split (CelebA: 19,962) against as many samples (official fid.py)",
     ),
@@ -140,13 +149,9 @@ def real_features(extractor: FeatureExtractor, dataset: Any, batch_size: int) ->
     return _REAL_FEATURES[key]
 
 
-def make_load_eval_data(suite_name: str) -> Callable[[Preset, Path | None], dict[str, Any]]:
-    def load_eval_data(preset: Preset, data_root: Path | None) -> dict[str, Any]:
-        name = SUITES.get(suite_name).train_dataset(data_root is not None)
-        real = load_dataset(name, "test", data_root=data_root, image_shape=preset.image_shape, n=preset.n_eval, seed=0)
-        return {REAL: real, FEATURES: FidSetup.for_dataset(name)}
-
-    return load_eval_data
+def load_eval_data(data: DataConfig, _params: GenerationEval, data_root: Path | None) -> dict[str, Any]:
+    real = load_dataset(data.dataset, "test", data_root=data_root, image_shape=data.image_shape, n=data.n_eval, seed=0)
+    return {REAL: real, FEATURES: FidSetup.for_dataset(data.dataset)}
 
 
 @torch.no_grad()
@@ -222,7 +227,7 @@ def _fid_rows(kind: str, extractors: list[tuple[str, FeatureExtractor]], reals: 
         tail = f"n_real={n_real},n_fake={len(f)},resize={info['resize']},quantize=uint8"
         rows.append({"metric": f"fid_{kind}{suffix}", "value": fid_from_features(r, f),
                      "metric_spec": f"{FID_SPEC}@{ex.spec}/{tail}", **common, **info})
-        k = kid(r, f, subsets=ctx.params["kid_subsets"], subset_size=ctx.params["kid_subset_size"], seed=ctx.seed)
+        k = kid(r, f, subsets=ctx.params.kid_subsets, subset_size=ctx.params.kid_subset_size, seed=ctx.seed)
         rows.append({"metric": f"kid_{kind}{suffix}", "value": k["kid"], "kid_std": k["kid_std"],
                      "metric_spec": f"{KID_SPEC}@{ex.spec}/subsets={k['subsets']},subset_size={k['subset_size']},"
                      f"degree=3,{tail}", **common, **info})
@@ -274,7 +279,7 @@ def _register(name: str, summary: str, dataset: str, root_dataset: str | None) -
             root_dataset=root_dataset,
             models=("vae", "beta-vae", "wae", "gwae-np"),
             presets=PRESETS,
-            load_eval_data=make_load_eval_data(name),
+            load_eval_data=load_eval_data,
             evaluate=evaluate,
             plot=plot,
             headline=Headline("fid_samples", "best", "prior"),

@@ -17,6 +17,7 @@ import pandas as pd
 
 from benchmark import plots
 from benchmark.data import load_dataset
+from benchmark.run_config import DataConfig
 from benchmark.suites.base import SUITES, EvalContext, Headline, Preset, Scores, Suite, Trajectory, batched_scores
 from benchmark.trainer import TrainConfig
 from metrics import OOD_SPEC, ood_metrics, roc_curve
@@ -46,8 +47,8 @@ PRESETS = {
 }
 
 
-def load_eval_data(preset: Preset, data_root: Path | None) -> dict[str, Any]:
-    common = {"data_root": data_root, "image_shape": preset.image_shape, "n": preset.n_eval, "seed": 0}
+def load_eval_data(data: DataConfig, _params: Any, data_root: Path | None) -> dict[str, Any]:
+    common = {"data_root": data_root, "image_shape": data.image_shape, "n": data.n_eval, "seed": 0}
     return {
         ID_SET: load_dataset("mnist", "test", **common),
         OOD_SET: load_dataset("omniglot", "test", **common),

@@ -1,0 +1,126 @@
+"""The typed run: ``RunConfig`` (everything that determines a run's numbers) and ``RunSpec`` (it, and what is
+asked of it besides). ``RunConfig.to_dict()`` is both the run id's input and ``config.json``.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from benchmark.trainer import TrainConfig
+from core.config import config_hash, plain, to_dict
+from models import prior_of, resolve_config
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str
+    source: str  # "embedded" or "data_root"
+    image_shape: tuple[int, int, int]
+    n_train: int | None
+    n_val: int | None
+    n_eval: int | None
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    checkpoints: tuple[str, ...]
+    representations: tuple[str, ...]
+    eval_seed: int
+    n_gw: int
+    #: The suite's typed evaluation parameters (``Suite`` presets): their fields are checked when the
+    #: preset is built, so a misspelt one fails before training, never after.
+    params: Any
+
+
+@dataclass(frozen=True)
+class RunLabels:
+    """What tells runs apart in records and leaderboards: the prior, the GMP mode, the non-default hparams."""
+
+    prior: str
+    mode: str
+    hparams: str
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run, resolved: the model's typed config, the training budget, the data and the evaluation."""
+
+    suite: str
+    preset: str
+    model: str
+    seed: int
+    model_config: Any
+    train: TrainConfig
+    data: DataConfig
+    eval: EvalConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run id's input and ``config.json``; the layout every earlier run id was hashed from."""
+        evaluation = {k: v for k, v in to_dict(self.eval).items() if k != "params"}
+        return plain({
+            "suite": self.suite, "preset": self.preset, "model": self.model,
+            "model_config": to_dict(self.model_config), "seed": self.seed, "train": to_dict(self.train),
+            "data": to_dict(self.data), "eval": {**evaluation, **to_dict(self.eval.params)},
+        })
+
+    @functools.cached_property
+    def run_id(self) -> str:
+        return f"{self.suite}-{self.model}-seed{self.seed}-{config_hash(self.to_dict())}"
+
+    @functools.cached_property
+    def labels(self) -> RunLabels:
+        prior, mode = prior_of(self.model, self.model_config)
+        defaults = to_dict(resolve_config(self.model, {"z_dim": self.model_config.z_dim}))
+        return RunLabels(prior, mode, hparams_label(to_dict(self.model_config), defaults))
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """A run config and what is asked of it besides: the steps scored along training (not in the run id)."""
+
+    config: RunConfig
+    budgets: tuple[int, ...] = ()
+    budget_scoring: str = "cheap"
+
+    @property
+    def run_id(self) -> str:
+        return self.config.run_id
+
+    @property
+    def suite(self) -> str:
+        return self.config.suite
+
+    @property
+    def preset(self) -> str:
+        return self.config.preset
+
+    @property
+    def model(self) -> str:
+        return self.config.model
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    def describe(self) -> dict[str, Any]:
+        """The run as a sweep's metadata lists it."""
+        return {"suite": self.suite, "preset": self.preset, "model": self.model, "seed": self.seed,
+                "config": self.config.to_dict(), "budgets": list(self.budgets), "budget_scoring": self.budget_scoring}
+
+
+def hparams_label(config: dict[str, Any], defaults: dict[str, Any], prefix: str = "") -> str:
+    """What differs from the model's registry defaults, e.g. ``beta=8 prior.mode=fixed`` ('-' if nothing).
+
+    Leaderboards group by it, so runs of a hyperparameter sweep never share a row.
+    """
+    parts = []
+    for key in sorted(config):
+        value, default = config[key], defaults.get(key)
+        if isinstance(value, dict) and isinstance(default, dict):
+            sub = hparams_label(value, default, f"{prefix}{key}.")
+            parts += [] if sub == "-" else [sub]
+        elif value != default:
+            parts.append(f"{prefix}{key}={value}")
+    return " ".join(parts) or "-"

@@ -62,6 +62,11 @@ def run_records(path: Path) -> list[dict[str, Any]]:
     lines = body.splitlines()
     if marker.get("records") != len(lines) or marker.get("sha256") != hashlib.sha256(body.encode()).hexdigest():
         raise BenchmarkError(f"completion marker does not match its {len(lines)} record(s) (damaged or edited)")
+    return _objects(lines)
+
+
+def _objects(lines: list[str]) -> list[dict[str, Any]]:
+    """One JSON object per line, or ``BenchmarkError`` naming the first line that is not one."""
     records = []
     for n, line in enumerate(lines, 1):
         try:
@@ -111,16 +116,13 @@ def seal_records(path: Path) -> int | None:
     except BenchmarkError as exc:
         if not str(exc).startswith("no completion marker"):
             raise
-    lines = [line for line in Path(path).read_text().splitlines() if line.strip()]
-    records = []
-    for n, line in enumerate(lines, 1):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            raise BenchmarkError(f"line {n} is not valid JSON: not sealed") from None
-        if not isinstance(record, dict) or "metric" not in record or "value" not in record:
+    try:
+        records = _objects([line for line in Path(path).read_text().splitlines() if line.strip()])
+    except BenchmarkError as exc:
+        raise BenchmarkError(f"{exc}: not sealed") from None
+    for n, record in enumerate(records, 1):
+        if "metric" not in record or "value" not in record:
             raise BenchmarkError(f"line {n} is not a record (no metric and value): not sealed")
-        records.append(record)
     if not records:
         raise BenchmarkError("no records: not sealed")
     write_records(Path(path).parent, records)

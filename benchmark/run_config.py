@@ -76,6 +76,10 @@ class RunConfig:
         return RunLabels(prior, mode, hparams_label(to_dict(self.model_config), defaults))
 
 
+def _of_config(name: str) -> property:
+    return property(lambda self: getattr(self.config, name), doc=f"``config.{name}``")
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """A run config and what is asked of it besides: the steps scored along training (not in the run id)."""
@@ -84,25 +88,11 @@ class RunSpec:
     budgets: tuple[int, ...] = ()
     budget_scoring: str = "cheap"
 
-    @property
-    def run_id(self) -> str:
-        return self.config.run_id
-
-    @property
-    def suite(self) -> str:
-        return self.config.suite
-
-    @property
-    def preset(self) -> str:
-        return self.config.preset
-
-    @property
-    def model(self) -> str:
-        return self.config.model
-
-    @property
-    def seed(self) -> int:
-        return self.config.seed
+    run_id = _of_config("run_id")
+    suite = _of_config("suite")
+    preset = _of_config("preset")
+    model = _of_config("model")
+    seed = _of_config("seed")
 
     def describe(self) -> dict[str, Any]:
         """The run as a sweep's metadata lists it."""

@@ -42,9 +42,9 @@ def points(records: pd.DataFrame, budget: list[dict], suite_name: str) -> pd.Dat
     suite = SUITES.get(suite_name)
     metric, rep = suite.trajectory.metric, suite.headline.representation
     last = records[(records.metric == metric) & (records.checkpoint == "last") & (records.representation == rep)]
-    last = last.assign(step=last["step"] if "step" in last else last["steps"])
-    if "step" in last:  # records from before the ``step`` field: the last checkpoint is after all ``steps``
-        last["step"] = last["step"].fillna(last["steps"])
+    # records from before the ``step`` field: the last checkpoint is after all ``steps``
+    steps = last["steps"] if "steps" in last else pd.Series(float("nan"), index=last.index)
+    last = last.assign(step=last["step"].fillna(steps) if "step" in last else steps).dropna(subset=["step"])
     frames = [last.assign(source="last checkpoint")]
     if budget:
         kept = pd.DataFrame(budget)

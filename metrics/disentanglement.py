@@ -210,16 +210,21 @@ def _per_factor(fit: Callable[[int], tuple], n_factors: int, cost: Sequence[floa
     return out
 
 
-def _dci_dlib(x_tr, y_tr, x_te, y_te, seed: int, n_jobs: int, p: dict[str, Any]) -> tuple[NDArray, dict]:
-    gbt = {k: p[k] for k in ("n_estimators", "learning_rate", "max_depth")}
+def _dci_from_fits(fit: Callable[[int], tuple], y_tr: NDArray, n_jobs: int) -> tuple[NDArray, dict]:
+    """DCI from one fit per factor, ``fit(j) -> (importances, train accuracy, test accuracy)``: the dlib and
+    fast specs differ only in that fit."""
     n_classes = [np.unique(y_tr[:, j]).size for j in range(y_tr.shape[1])]
-    res = _per_factor(lambda j: _fit_gbt(x_tr, y_tr[:, j], x_te, y_te[:, j], seed, gbt), y_tr.shape[1],
-                      n_classes, n_jobs)
+    res = _per_factor(fit, y_tr.shape[1], n_classes, n_jobs)
     importance = np.stack([r[0] for r in res], axis=1)
     scores = dci_matrix_scores(importance)
     scores["informativeness"] = float(np.mean([r[2] for r in res]))
     scores["informativeness_train"] = float(np.mean([r[1] for r in res]))
     return importance, scores
+
+
+def _dci_dlib(x_tr, y_tr, x_te, y_te, seed: int, n_jobs: int, p: dict[str, Any]) -> tuple[NDArray, dict]:
+    gbt = {k: p[k] for k in ("n_estimators", "learning_rate", "max_depth")}
+    return _dci_from_fits(lambda j: _fit_gbt(x_tr, y_tr[:, j], x_te, y_te[:, j], seed, gbt), y_tr, n_jobs)
 
 
 # ----------------------------------------------------------------------------- fast
@@ -284,14 +289,7 @@ def _fit_ovr_boosting(
 
 
 def _dci_fast(x_tr, y_tr, x_te, y_te, seed: int, n_jobs: int, p: dict[str, Any]) -> tuple[NDArray, dict]:
-    n_classes = [np.unique(y_tr[:, j]).size for j in range(y_tr.shape[1])]
-    res = _per_factor(lambda j: _fit_ovr_boosting(x_tr, y_tr[:, j], x_te, y_te[:, j], seed, p), y_tr.shape[1],
-                      n_classes, n_jobs)
-    importance = np.stack([r[0] for r in res], axis=1)
-    scores = dci_matrix_scores(importance)
-    scores["informativeness"] = float(np.mean([r[2] for r in res]))
-    scores["informativeness_train"] = float(np.mean([r[1] for r in res]))
-    return importance, scores
+    return _dci_from_fits(lambda j: _fit_ovr_boosting(x_tr, y_tr[:, j], x_te, y_te[:, j], seed, p), y_tr, n_jobs)
 
 
 # ----------------------------------------------------------------------------- vaetc

@@ -141,6 +141,12 @@ class Suite:
 SUITES: Registry[Suite] = Registry("suite")
 
 
+def register(suite: Suite) -> Suite:
+    """Add a suite to ``SUITES`` under its name, listed with its summary."""
+    SUITES.add(suite.name, suite, suite.summary)
+    return suite
+
+
 def gw_diagnostic(ctx: EvalContext, dataset: Any, n: int) -> list[dict[str, Any]]:
     """How isometric the representation is: GW discrepancy between pixel and latent distances.
 

@@ -26,15 +26,18 @@ import torch
 from benchmark import plots
 from benchmark.data import load_dataset
 from benchmark.run_config import DataConfig
-from benchmark.suites.base import SUITES, EvalContext, Headline, Preset, Scores, Suite, Trajectory
+from benchmark.suites.base import EvalContext, Headline, Preset, Scores, Suite, Trajectory, register
 from benchmark.trainer import TrainConfig
-from metrics import DCI_SPECS, dci, mig, sap
-from metrics.dlib_scores import (
+from metrics import (
+    DCI_SPECS,
     GridFactorSampler,
     beta_vae_score,
+    dci,
     factor_vae_score,
     irs,
+    mig,
     modularity_explicitness,
+    sap,
     unsupervised_scores,
 )
 
@@ -264,21 +267,17 @@ def plot(records: pd.DataFrame, dest: Path) -> list[Path]:
 SUMMARY = ("3D Shapes (procedural grid by default): DCI (dlib, vaetc, fast specs), MIG, SAP, modularity, "
            "explicitness, IRS, unsupervised scores, beta-VAE and FactorVAE scores")
 
-SUITES.add(
-    "disentanglement",
-    Suite(
-        name="disentanglement",
-        summary=SUMMARY,
-        dataset="shapes3d-procedural",
-        root_dataset="shapes3d",
-        models=("vae", "beta-vae", "gwae-fnp", "beta-tcvae", "factorvae", "dip-vae-i", "dip-vae-ii", "annealed-vae"),
-        presets=PRESETS,
-        load_eval_data=load_eval_data,
-        evaluate=evaluate,
-        plot=plot,
-        headline=Headline("dci_dlib_disentanglement", "last", "sample"),
-        gw_set=DCI_TEST,
-        trajectory=Trajectory("dci_fast_disentanglement", "sample", score_budget),
-    ),
-    SUMMARY,
-)
+register(Suite(
+    name="disentanglement",
+    summary=SUMMARY,
+    dataset="shapes3d-procedural",
+    root_dataset="shapes3d",
+    models=("vae", "beta-vae", "gwae-fnp", "beta-tcvae", "factorvae", "dip-vae-i", "dip-vae-ii", "annealed-vae"),
+    presets=PRESETS,
+    load_eval_data=load_eval_data,
+    evaluate=evaluate,
+    plot=plot,
+    headline=Headline("dci_dlib_disentanglement", "last", "sample"),
+    gw_set=DCI_TEST,
+    trajectory=Trajectory("dci_fast_disentanglement", "sample", score_budget),
+))

@@ -35,7 +35,7 @@ from torch import Tensor
 from benchmark import plots
 from benchmark.data import fashion_mnist, load_dataset
 from benchmark.run_config import DataConfig
-from benchmark.suites.base import SUITES, EvalContext, Headline, Preset, Scores, Suite, Trajectory
+from benchmark.suites.base import EvalContext, Headline, Preset, Scores, Suite, Trajectory, register
 from benchmark.trainer import TrainConfig
 from core.errors import BenchmarkError
 from metrics import FID_SPEC, INCEPTION_SUFFIX, KID_SPEC, PSNR_SPEC, fid_from_features, kid, psnr_per_image
@@ -270,25 +270,21 @@ def plot(records: pd.DataFrame, dest: Path) -> list[Path]:
 
 
 def _register(name: str, summary: str, dataset: str, root_dataset: str | None) -> None:
-    SUITES.add(
-        name,
-        Suite(
-            name=name,
-            summary=summary,
-            dataset=dataset,
-            root_dataset=root_dataset,
-            models=("vae", "beta-vae", "wae", "gwae-np"),
-            presets=PRESETS,
-            load_eval_data=load_eval_data,
-            evaluate=evaluate,
-            plot=plot,
-            headline=Headline("fid_samples", "best", "prior"),
-            gw_set=REAL,
-            # the mean pass scores the samples too; with the domain extractor it costs seconds, with Inception more
-            trajectory=Trajectory("fid_samples", SAMPLES_PASS, evaluate),
-        ),
-        summary,
-    )
+    register(Suite(
+        name=name,
+        summary=summary,
+        dataset=dataset,
+        root_dataset=root_dataset,
+        models=("vae", "beta-vae", "wae", "gwae-np"),
+        presets=PRESETS,
+        load_eval_data=load_eval_data,
+        evaluate=evaluate,
+        plot=plot,
+        headline=Headline("fid_samples", "best", "prior"),
+        gw_set=REAL,
+        # the mean pass scores the samples too; with the domain extractor it costs seconds, with Inception more
+        trajectory=Trajectory("fid_samples", SAMPLES_PASS, evaluate),
+    ))
 
 
 _register("generation", "MNIST (CelebA with a data root): FID of prior samples and of reconstructions, PSNR",

@@ -18,7 +18,16 @@ import pandas as pd
 from benchmark import plots
 from benchmark.data import load_dataset
 from benchmark.run_config import DataConfig
-from benchmark.suites.base import SUITES, EvalContext, Headline, Preset, Scores, Suite, Trajectory, batched_scores
+from benchmark.suites.base import (
+    EvalContext,
+    Headline,
+    Preset,
+    Scores,
+    Suite,
+    Trajectory,
+    batched_scores,
+    register,
+)
 from benchmark.trainer import TrainConfig
 from metrics import OOD_SPEC, ood_metrics, roc_curve
 
@@ -87,20 +96,16 @@ def plot(records: pd.DataFrame, dest: Path) -> list[Path]:
     return written
 
 
-SUITES.add(
-    "ood",
-    Suite(
-        name="ood",
-        summary="train on MNIST, detect Omniglot as OoD (AUROC, AP-in/out, FPR@95, and OpenOOD's AUPR and FPR@95)",
-        dataset="mnist",
-        models=("vae", "dagmm", "dagmm-zong", "gwae-gmp"),
-        presets=PRESETS,
-        load_eval_data=load_eval_data,
-        evaluate=evaluate,
-        plot=plot,
-        headline=Headline("auroc", "last", "sample"),
-        gw_set=ID_SET,
-        trajectory=Trajectory("auroc", "sample", evaluate),  # every OoD metric: scoring is two encoder passes
-    ),
-    "train on MNIST, detect Omniglot as OoD (AUROC, AP-in/out, FPR@95, and OpenOOD's AUPR and FPR@95)",
-)
+register(Suite(
+    name="ood",
+    summary="train on MNIST, detect Omniglot as OoD (AUROC, AP-in/out, FPR@95, and OpenOOD's AUPR and FPR@95)",
+    dataset="mnist",
+    models=("vae", "dagmm", "dagmm-zong", "gwae-gmp"),
+    presets=PRESETS,
+    load_eval_data=load_eval_data,
+    evaluate=evaluate,
+    plot=plot,
+    headline=Headline("auroc", "last", "sample"),
+    gw_set=ID_SET,
+    trajectory=Trajectory("auroc", "sample", evaluate),  # every OoD metric: scoring is two encoder passes
+))

@@ -12,6 +12,8 @@ A sweep file (``slurm/examples/ood-sweep.toml``)::
     models = ["vae", "gwae-gmp"]            # default: the suite's models
     priors = ["gaussian_mixture", "neural"] # GWAE models only: the config override prior.name
     seeds = [0, 1, 2]                       # default: the preset's seeds
+    score_at = [250, 500]                   # steps scored along training (default: the preset's budgets)
+    score_with = "cheap"                    # "cheap": the suite's trajectory pass; "full": every metric
 
     [grid]                                  # dotted model-config keys -> values (cartesian product);
     "prior.mode" = ["paper", "fixed"]       # a key applies to the selected models that have the field

@@ -26,11 +26,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from benchmark.data import load_dataset  # noqa: E402
+from benchmark.planning import plan  # noqa: E402
 from benchmark.suites import SUITES, EvalContext  # noqa: E402
 from benchmark.suites import generation as gen  # noqa: E402
 from metrics import extractors as ex  # noqa: E402
 from metrics import fid_from_features, kid  # noqa: E402
-from models import build_model, resolve_config  # noqa: E402
+from models import build_model  # noqa: E402
 
 
 def timed(fn, *args, **kwargs) -> tuple[object, float]:
@@ -80,11 +81,12 @@ def main() -> None:
     _, s = timed(kid, feats, feats + 0.1, subsets=100)
     report(f"KID, 100 subsets of 1,000, from {len(feats)} 128-d features", s)
 
-    preset = gen.PRESETS["default"]
-    data = SUITES.get("generation").load_eval_data(preset, None)
-    model = build_model("vae", resolve_config("vae", {"z_dim": preset.z_dim}), preset.image_shape).to(device).eval()
+    (spec,) = plan("generation", "default", ["vae"], [0])
+    run = spec.config
+    data = SUITES.get("generation").load_eval_data(run.data, run.eval.params, None)
+    model = build_model("vae", run.model_config, run.data.image_shape).to(device).eval()
     with tempfile.TemporaryDirectory() as tmp:
-        ctx = EvalContext(model, data, "mean", device, preset.train.batch_size, 0, params=dict(preset.eval_params),
+        ctx = EvalContext(model, data, "mean", device, run.train.batch_size, 0, params=run.eval.params,
                           run_dir=Path(tmp), checkpoint="last")
         _, s = timed(gen.evaluate, ctx)
         report(f"first evaluation pass, default preset ({len(data[gen.REAL])} images, with real features)", s)

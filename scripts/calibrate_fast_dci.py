@@ -35,6 +35,7 @@ import torch  # noqa: E402
 
 from benchmark import provenance  # noqa: E402
 from benchmark.records import write_text_atomic  # noqa: E402
+from benchmark.run_config import DataConfig  # noqa: E402
 from benchmark.suites import SUITES, EvalContext  # noqa: E402
 from benchmark.suites.disentanglement import DCI_TEST, DCI_TRAIN, codes_of, load_eval_data  # noqa: E402
 from benchmark.trainer import load_checkpoint, resolve_device  # noqa: E402
@@ -75,10 +76,10 @@ def eval_sets(cfg: dict[str, Any], n_train: int, n_test: int, data_root: Path | 
         raise BenchmarkError(f"run {cfg['run_id']} trained on {cfg['data']['dataset']}: pass --data-root")
     key = (shape, real, n_train, n_test)
     if key not in cache:
-        preset = SUITES.get(SUITE).presets[cfg["preset"]]
-        preset = dataclasses.replace(preset, image_shape=shape,
-                                     eval_params={**preset.eval_params, "n_dci_train": n_train, "n_dci_test": n_test})
-        cache[key] = load_eval_data(preset, data_root if real else None)
+        params = dataclasses.replace(SUITES.get(SUITE).presets[cfg["preset"]].eval_params, n_dci_train=n_train,
+                                     n_dci_test=n_test)
+        data = DataConfig(cfg["data"]["dataset"], cfg["data"].get("source", "embedded"), shape, None, None, None)
+        cache[key] = load_eval_data(data, params, data_root if real else None)
     return cache[key]
 
 

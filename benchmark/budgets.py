@@ -34,14 +34,19 @@ def parse_steps(text: str) -> tuple[int, ...]:
     except ValueError:
         raise BenchmarkError(f"--score-at {text!r}: give comma-separated training steps, e.g. 200,400,600, "
                              "or off") from None
-    if any(s < 1 for s in steps) or len(set(steps)) != len(steps):
-        raise BenchmarkError(f"--score-at {text!r}: steps must be distinct positive integers")
+    return checked_steps(steps, f"--score-at {text!r}")
+
+
+def checked_steps(steps: list[int], where: str) -> tuple[int, ...]:
+    """Distinct positive training steps, sorted (the flag's and the sweep file's ``score_at``)."""
+    if any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in steps) or len(set(steps)) != len(steps):
+        raise BenchmarkError(f"{where}: steps must be distinct positive integers")
     return tuple(sorted(steps))
 
 
 def check_steps(steps: tuple[int, ...], max_steps: int | None, where: str) -> None:
     """A budget past the last step the run can reach would never be scored: say so before training."""
-    late = [s for s in steps if max_steps is not None and s > max_steps]
+    late = [s for s in steps if s > max_steps] if max_steps is not None else []
     if late:
         raise BenchmarkError(f"{where}: budget(s) {', '.join(map(str, late))} exceed the run's "
                              f"{max_steps} training steps")
@@ -63,14 +68,17 @@ def scored(run_dir: Path) -> list[dict[str, Any]]:
         return []
 
 
+def _unscored(run_dir: Path, steps: tuple[int, ...], scoring: str, kept: bool) -> list[int]:
+    done = {r["step"] for r in scored(run_dir) if r.get("budget_scoring") == scoring}
+    return [s for s in steps if s not in done and weights_file(run_dir, s).exists() == kept]
+
+
 def pending(run_dir: Path, steps: tuple[int, ...], scoring: str) -> list[int]:
     """Budgets asked for, kept on disk, and not yet scored this way."""
-    done = {r["step"] for r in scored(run_dir) if r.get("budget_scoring") == scoring}
-    return [s for s in steps if s not in done and weights_file(run_dir, s).exists()]
+    return _unscored(run_dir, steps, scoring, kept=True)
 
 
 def unreachable(run_dir: Path, steps: tuple[int, ...], scoring: str) -> list[int]:
     """Budgets asked for that a finished run has no weights for (asked for after it passed them, or past
     the step where early stopping ended it) and no records of."""
-    done = {r["step"] for r in scored(run_dir) if r.get("budget_scoring") == scoring}
-    return [s for s in steps if s not in done and not weights_file(run_dir, s).exists()]
+    return _unscored(run_dir, steps, scoring, kept=False)

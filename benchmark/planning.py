@@ -101,13 +101,9 @@ def load_sweep(path: Path) -> Sweep:
     if empty:
         raise BenchmarkError(f"{where}: grid key(s) {', '.join(empty)} have no values")
     score_at = data.get("score_at")
-    if score_at is not None and not (isinstance(score_at, list) and all(
-            isinstance(s, int) and not isinstance(s, bool) for s in score_at)):
+    if score_at is not None and not isinstance(score_at, list):
         raise BenchmarkError(f"{where}: score_at must be a list of training steps, got {score_at!r}")
-    try:
-        steps = None if score_at is None else budgets.parse_steps(",".join(map(str, score_at)) or "off")
-    except BenchmarkError as exc:
-        raise BenchmarkError(f"{where}: score_at {score_at!r}: {str(exc).rpartition(': ')[2]}") from None
+    steps = None if score_at is None else budgets.checked_steps(score_at, f"{where}: score_at {score_at!r}")
     return Sweep(
         suite=data["suite"], preset=preset, models=strings("models"), priors=strings("priors"), seeds=seeds,
         grid=grid, train=dict(data.get("train", {})), score_at=steps,

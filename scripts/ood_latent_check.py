@@ -1,0 +1,78 @@
+"""Is a falling OoD AUROC the scorer's doing or the codes'? A check along the training budget.
+
+For each ood run of an output folder and each budget it kept (and its last checkpoint), this encodes
+MNIST-train (a subset), MNIST-test and Omniglot with the mean code, fits a Gaussian mixture to the
+training codes, and prints the AUROC of that mixture's negative log-likelihood beside the AUROC of the
+model's own scorer (from ``trajectory.jsonl`` and ``records.jsonl``). If the mixture still separates
+Omniglot where the model's scorer no longer does, the codes keep the information and the scorer lost it.
+
+    python scripts/ood_latent_check.py RUNS_DIR [--models gwae-gmp] [--n-train 10000] [--components 10]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from functools import partial
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+from sklearn.mixture import GaussianMixture  # noqa: E402
+
+from benchmark import budgets  # noqa: E402
+from benchmark.data import load_dataset  # noqa: E402
+from benchmark.records import run_records  # noqa: E402
+from benchmark.suites.base import batched_scores  # noqa: E402
+from benchmark.trainer import load_checkpoint  # noqa: E402
+from metrics.ood import ood_metrics  # noqa: E402
+from models import build_model, resolve_config  # noqa: E402
+
+
+def _model_auroc(run_dir: Path) -> tuple[str, dict[int, float]]:
+    """The run's label and the model's own AUROC (sampled z, the headline) per step: kept budgets and the last
+    checkpoint."""
+    out = {}
+    rows = run_records(run_dir / "records.jsonl") + (
+        run_records(run_dir / budgets.TRAJECTORY) if (run_dir / budgets.TRAJECTORY).exists() else [])
+    for r in rows:
+        if r.get("metric") == "auroc" and r["representation"] == "sample" and r["checkpoint"] in ("step", "last"):
+            out[r["step"]] = r["value"]
+    label = rows[0]["model"] + ("" if rows[0]["mode"] == "-" else f" ({rows[0]['mode']})")
+    return label, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", type=Path)
+    ap.add_argument("--models", default="gwae-gmp", help="comma-separated model names")
+    ap.add_argument("--n-train", type=int, default=10_000)
+    ap.add_argument("--components", type=int, default=10)
+    args = ap.parse_args()
+    torch.set_grad_enabled(False)
+    device = torch.device("cpu")
+    data = {"train": load_dataset("mnist", "train", n=args.n_train, seed=0),
+            "id": load_dataset("mnist", "test"), "ood": load_dataset("omniglot", "test")}
+    print("run, model, step, model's own AUROC (sample z), latent-GMM AUROC (mean z)")
+    for run_dir in sorted(p.parent for p in args.runs.glob("*/config.json")):
+        config = json.loads((run_dir / "config.json").read_text())
+        if config["model"] not in args.models.split(","):
+            continue
+        label, own = _model_auroc(run_dir)
+        typed = resolve_config(config["model"], config["model_config"])
+        model = build_model(config["model"], typed, tuple(config["data"]["image_shape"]))
+        for step in sorted(own):
+            last = step == max(own)
+            load_checkpoint(model, run_dir, "last" if last else step, device)
+            encode = partial(model.encode, representation="mean")
+            codes = {k: batched_scores(encode, v, 512, device).numpy() for k, v in data.items()}
+            gmm = GaussianMixture(args.components, covariance_type="full", random_state=0).fit(codes["train"])
+            auroc = ood_metrics(-gmm.score_samples(codes["id"]), -gmm.score_samples(codes["ood"]))["auroc"]
+            print(f"{run_dir.name}, {label}, {step}, {own[step]:.3f}, {auroc:.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -28,6 +28,7 @@ from benchmark.data import load_dataset  # noqa: E402
 from benchmark.records import run_records  # noqa: E402
 from benchmark.suites.base import batched_scores  # noqa: E402
 from benchmark.trainer import load_checkpoint  # noqa: E402
+from core.errors import BenchmarkError  # noqa: E402
 from metrics.ood import ood_metrics  # noqa: E402
 from models import build_model, resolve_config  # noqa: E402
 
@@ -45,34 +46,60 @@ def _model_auroc(run_dir: Path) -> tuple[str, dict[int, float]]:
     return label, out
 
 
-def main() -> None:
+def _runs(root: Path, models: list[str]) -> list[tuple[Path, dict]]:
+    """The ood run folders of ``models`` under ``root`` that have records, with their configs."""
+    if not root.is_dir():
+        raise BenchmarkError(f"runs folder {root} not found")
+    found = []
+    for path in sorted(root.glob("*/config.json")):
+        config = json.loads(path.read_text())
+        if config.get("suite") == "ood" and config.get("model") in models and (path.parent / "records.jsonl").exists():
+            found.append((path.parent, config))
+    if not found:
+        raise BenchmarkError(f"no finished ood run of {', '.join(models)} under {root}")
+    return found
+
+
+@torch.no_grad()
+def check(root: Path, models: list[str], n_train: int, components: int) -> list[tuple[str, str, int, float, float]]:
+    """(run id, label, step, own AUROC, latent-mixture AUROC) for every scored step of every matching run."""
+    device = torch.device("cpu")
+    runs = _runs(root, models)
+    data = {"train": load_dataset("mnist", "train", n=n_train, seed=0),
+            "id": load_dataset("mnist", "test"), "ood": load_dataset("omniglot", "test")}
+    print("run, model, step, model's own AUROC (sample z), latent-GMM AUROC (mean z)")
+    rows = []
+    for run_dir, config in runs:
+        label, own = _model_auroc(run_dir)
+        typed = resolve_config(config["model"], config["model_config"])
+        model = build_model(config["model"], typed, tuple(config["data"]["image_shape"]))
+        for step in sorted(own):
+            load_checkpoint(model, run_dir, "last" if step == max(own) else step, device)
+            encode = partial(model.encode, representation="mean")
+            codes = {k: batched_scores(encode, v, 512, device).numpy() for k, v in data.items()}
+            gmm = GaussianMixture(components, covariance_type="full", random_state=0).fit(codes["train"])
+            auroc = ood_metrics(-gmm.score_samples(codes["id"]), -gmm.score_samples(codes["ood"]))["auroc"]
+            rows.append((run_dir.name, label, step, own[step], auroc))
+            print(f"{run_dir.name}, {label}, {step}, {own[step]:.3f}, {auroc:.3f}", flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", type=Path)
     ap.add_argument("--models", default="gwae-gmp", help="comma-separated model names")
     ap.add_argument("--n-train", type=int, default=10_000)
     ap.add_argument("--components", type=int, default=10)
-    args = ap.parse_args()
-    torch.set_grad_enabled(False)
-    device = torch.device("cpu")
-    data = {"train": load_dataset("mnist", "train", n=args.n_train, seed=0),
-            "id": load_dataset("mnist", "test"), "ood": load_dataset("omniglot", "test")}
-    print("run, model, step, model's own AUROC (sample z), latent-GMM AUROC (mean z)")
-    for run_dir in sorted(p.parent for p in args.runs.glob("*/config.json")):
-        config = json.loads((run_dir / "config.json").read_text())
-        if config["model"] not in args.models.split(","):
-            continue
-        label, own = _model_auroc(run_dir)
-        typed = resolve_config(config["model"], config["model_config"])
-        model = build_model(config["model"], typed, tuple(config["data"]["image_shape"]))
-        for step in sorted(own):
-            last = step == max(own)
-            load_checkpoint(model, run_dir, "last" if last else step, device)
-            encode = partial(model.encode, representation="mean")
-            codes = {k: batched_scores(encode, v, 512, device).numpy() for k, v in data.items()}
-            gmm = GaussianMixture(args.components, covariance_type="full", random_state=0).fit(codes["train"])
-            auroc = ood_metrics(-gmm.score_samples(codes["id"]), -gmm.score_samples(codes["ood"]))["auroc"]
-            print(f"{run_dir.name}, {label}, {step}, {own[step]:.3f}, {auroc:.3f}", flush=True)
+    args = ap.parse_args(argv)
+    try:
+        if args.n_train < args.components:
+            raise BenchmarkError("--n-train must be at least --components")
+        check(args.runs, args.models.split(","), args.n_train, args.components)
+    except (BenchmarkError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -25,7 +25,7 @@ from sklearn.mixture import GaussianMixture  # noqa: E402
 
 from benchmark import budgets  # noqa: E402
 from benchmark.data import load_dataset  # noqa: E402
-from benchmark.records import run_records  # noqa: E402
+from benchmark.records import RECORDS, run_records  # noqa: E402
 from benchmark.suites.base import batched_scores  # noqa: E402
 from benchmark.trainer import load_checkpoint  # noqa: E402
 from core.errors import BenchmarkError  # noqa: E402
@@ -37,8 +37,7 @@ def _model_auroc(run_dir: Path) -> tuple[str, dict[int, float]]:
     """The run's label and the model's own AUROC (sampled z, the headline) per step: kept budgets and the last
     checkpoint."""
     out = {}
-    rows = run_records(run_dir / "records.jsonl") + (
-        run_records(run_dir / budgets.TRAJECTORY) if (run_dir / budgets.TRAJECTORY).exists() else [])
+    rows = run_records(run_dir / RECORDS) + budgets.scored(run_dir)
     for r in rows:
         if r.get("metric") == "auroc" and r["representation"] == "sample" and r["checkpoint"] in ("step", "last"):
             out[r["step"]] = r["value"]
@@ -53,7 +52,7 @@ def _runs(root: Path, models: list[str]) -> list[tuple[Path, dict]]:
     found = []
     for path in sorted(root.glob("*/config.json")):
         config = json.loads(path.read_text())
-        if config.get("suite") == "ood" and config.get("model") in models and (path.parent / "records.jsonl").exists():
+        if config.get("suite") == "ood" and config.get("model") in models and (path.parent / RECORDS).exists():
             found.append((path.parent, config))
     if not found:
         raise BenchmarkError(f"no finished ood run of {', '.join(models)} under {root}")

@@ -75,7 +75,7 @@ def _positive(text: str) -> int:
 
 
 def _steps(text: str) -> tuple[int, ...]:
-    from benchmark.budgets import parse_steps
+    from benchmark.run.budgets import parse_steps
 
     try:
         return parse_steps(text)
@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _sweep(args: argparse.Namespace) -> Any:
-    from benchmark import planning
+    from benchmark.launch import planning
 
     if args.sweep is not None:
         given = [flag for flag, value in (("--suite", args.suite), ("--models", args.models),
@@ -188,15 +188,16 @@ def _sweep(args: argparse.Namespace) -> Any:
 
 def _prepare(args: argparse.Namespace) -> tuple[Any, list[Any], Any, list[Any]]:
     """Sweep, runs, data (loaded and checksummed) and run states of ``run``/``plan``; writes nothing."""
-    from benchmark import launchers, planning, runner, sweeps
     from benchmark.data import resolve_data_root
+    from benchmark.launch import launchers, planning, state
+    from benchmark.run import runner
 
     data_root = resolve_data_root(args.data_root)
     sweep = _sweep(args)
     specs = planning.expand(sweep, data_source="embedded" if data_root is None else "data_root")
     data = runner.load_suite_data(specs[0].config, data_root)
     states = launchers.sweep_states(args.out, [s.run_id for s in specs]) if args.out.is_dir() else [
-        sweeps.run_state(args.out, s.run_id, None, None) for s in specs]
+        state.run_state(args.out, s.run_id, None, None) for s in specs]
     return sweep, specs, data, states
 
 
@@ -205,16 +206,17 @@ def _wanted(args: argparse.Namespace) -> str:
 
 
 def _counts(states: list[Any]) -> str:
-    from benchmark.sweeps import counts
+    from benchmark.launch.state import counts
 
     return ", ".join(f"{n} {name}" for name, n in counts(states).items() if n)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from benchmark import sweeps
-    from benchmark.budgets import pending, unreachable
-    from benchmark.launchers import LAUNCHERS, LaunchOptions
-    from benchmark.storage import check_output
+    from benchmark.launch import state
+    from benchmark.launch.base import LaunchOptions
+    from benchmark.launch.launchers import LAUNCHERS
+    from benchmark.run.budgets import pending, unreachable
+    from core.storage import check_output
 
     opts = LaunchOptions(
         out=args.out, data_root=args.data_root, device=args.device, progress=not args.no_progress,
@@ -226,7 +228,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     launcher.check()
     sweep, specs, data, states = _prepare(args)
     check_output(args.out)
-    sid = sweeps.sweep_id(sweep.suite, specs)
+    sid = state.sweep_id(sweep.suite, specs)
     todo_ids = {s.run_id for s in states if s.state == _wanted(args)}
     done = {s.run_id for s in states if s.state == "done"}
     rescore = [s for s in specs if s.run_id in done and pending(args.out / s.run_id, s.budgets, s.budget_scoring)]
@@ -245,15 +247,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if failed and not args.retry_failed:
         print(f"{failed} failed run(s) left alone: see `status`, and relaunch them with --retry-failed",
               file=sys.stderr)
-    meta = sweeps.load_meta(args.out, sid) or sweeps.new_meta(sid, sweep, specs)
+    meta = state.load_meta(args.out, sid) or state.new_meta(sid, sweep, specs)
     for spec in todo:
-        (args.out / spec.run_id / sweeps.ERROR_FILE).unlink(missing_ok=True)
+        (args.out / spec.run_id / state.ERROR_FILE).unlink(missing_ok=True)
 
     submission: dict[str, Any] | None = None
 
     def record(jobs: dict[str, Any], arrays: list[dict[str, Any]]) -> None:
         nonlocal submission
-        submission = sweeps.record_submission(args.out, meta, launcher.name, opts.given(), jobs, arrays, submission)
+        submission = state.record_submission(args.out, meta, launcher.name, opts.given(), jobs, arrays, submission)
 
     launcher.launch(sid, todo, data, record)
     launcher.report(sid, sweep.suite)
@@ -263,17 +265,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from benchmark import sweeps
-    from benchmark.sweeps import duration as _duration
+    from benchmark.launch import cost, state
+    from benchmark.launch.cost import duration as _duration
 
     sweep, specs, data, states = _prepare(args)
-    sid = sweeps.sweep_id(sweep.suite, specs)
-    costs = sweeps.estimate(specs, len(data.train), args.out)
+    sid = state.sweep_id(sweep.suite, specs)
+    costs = cost.estimate(specs, len(data.train), args.out)
     rows = [{"state": st.state, "run_id": spec.run_id, "model": spec.model, **dataclasses.asdict(spec.config.labels),
              "seed": spec.seed,
              **cost} for spec, st, cost in zip(specs, states, costs, strict=True)]
     todo = [r for r in rows if r["state"] == _wanted(args)]
-    slots, wall = sweeps.pack([r["est_s"] for r in todo], args.jobs)
+    slots, wall = cost.pack([r["est_s"] for r in todo], args.jobs)
     for r, slot in zip(todo, slots, strict=True):
         r["slot"] = slot
     if args.json:
@@ -300,23 +302,23 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _metas(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from benchmark import sweeps
+    from benchmark.launch import state
 
     if not args.out.is_dir():
         raise BenchmarkError(f"results folder {args.out} does not exist")
-    metas = sweeps.all_metas(args.out)
+    metas = state.all_metas(args.out)
     if args.sweep_id:
         metas = [m for m in metas if m["sweep_id"] == args.sweep_id]
         if not metas:
-            known = ", ".join(m["sweep_id"] for m in sweeps.all_metas(args.out)) or "none"
-            raise BenchmarkError(f"no sweep {args.sweep_id!r} in {args.out / sweeps.SWEEPS_DIR} (known: {known})")
+            known = ", ".join(m["sweep_id"] for m in state.all_metas(args.out)) or "none"
+            raise BenchmarkError(f"no sweep {args.sweep_id!r} in {args.out / state.SWEEPS_DIR} (known: {known})")
     if not metas:
-        raise BenchmarkError(f"no sweeps in {args.out / sweeps.SWEEPS_DIR} (start one with `python -m benchmark run`)")
+        raise BenchmarkError(f"no sweeps in {args.out / state.SWEEPS_DIR} (start one with `python -m benchmark run`)")
     return metas
 
 
 def _describe(args: argparse.Namespace, state: Any) -> str:
-    from benchmark.launchers import log_path
+    from benchmark.launch.launchers import log_path
 
     log = log_path(args.out, state.run_id) if state.state in ("failed", "missing") else None
     return (f"  {state.state:<8} {state.run_id}  job {state.job or '-'}  {state.detail}"
@@ -324,7 +326,7 @@ def _describe(args: argparse.Namespace, state: Any) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from benchmark import launchers
+    from benchmark.launch import launchers
 
     for meta in _metas(args):
         states = launchers.sweep_states(args.out, list(meta["runs"]))
@@ -340,7 +342,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_collect(args: argparse.Namespace) -> int:
     import time
 
-    from benchmark import launchers, leaderboard
+    from benchmark.launch import launchers
+    from benchmark.results import leaderboard
+    from benchmark.results.build import write_all
 
     metas = _metas(args)
     run_ids = list(dict.fromkeys(r for m in metas for r in m["runs"]))
@@ -358,7 +362,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
         if state.state != "done":
             print(_describe(args, state), file=sys.stderr)
     if leaderboard.usable_records(args.out, warn=False):
-        for path in leaderboard.build(args.out, args.to):
+        for path in write_all(args.out, args.to):
             print(path)
         for suite in dict.fromkeys(m["suite"] for m in metas):
             table = leaderboard.headline(args.out, suite)
@@ -369,15 +373,15 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from benchmark import leaderboard
+    from benchmark.results.build import write_all
 
-    for path in leaderboard.build(args.out, args.to):
+    for path in write_all(args.out, args.to):
         print(path)
     return 0
 
 
 def cmd_seal(args: argparse.Namespace) -> int:
-    from benchmark.records import RECORDS, seal_records
+    from benchmark.records.io import RECORDS, seal_records
 
     if not args.out.is_dir():
         raise BenchmarkError(f"results folder {args.out} does not exist")
@@ -397,16 +401,16 @@ def cmd_seal(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from benchmark import leaderboard
+    from benchmark.results.build import write_all
 
-    page = leaderboard.build(args.out, args.to)[-1]
+    page = write_all(args.out, args.to)[-1]
     print(f"{page} ({page.stat().st_size:,} bytes; open it in a browser, offline)")
     return 0
 
 
 def cmd_list(_: argparse.Namespace) -> int:
     from benchmark.data import DATASETS
-    from benchmark.launchers import LAUNCHERS
+    from benchmark.launch.launchers import LAUNCHERS
     from benchmark.suites import SUITES
     from metrics import METRICS
     from models import MODELS

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark.storage import write_bytes_atomic
+from core.storage import write_bytes_atomic
 from metrics import better
 
 

@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from benchmark.data import load_dataset  # noqa: E402
-from benchmark.planning import plan  # noqa: E402
+from benchmark.launch.planning import plan  # noqa: E402
 from benchmark.suites import SUITES, EvalContext  # noqa: E402
 from benchmark.suites import generation as gen  # noqa: E402
 from metrics import extractors as ex  # noqa: E402

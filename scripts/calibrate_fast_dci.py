@@ -34,12 +34,12 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from benchmark import provenance  # noqa: E402
-from benchmark.records import write_text_atomic  # noqa: E402
-from benchmark.run_config import DataConfig  # noqa: E402
+from benchmark.config.run_config import DataConfig  # noqa: E402
+from benchmark.run.trainer import load_checkpoint, resolve_device  # noqa: E402
 from benchmark.suites import SUITES, EvalContext  # noqa: E402
 from benchmark.suites.disentanglement import DCI_TEST, DCI_TRAIN, codes_of, load_eval_data  # noqa: E402
-from benchmark.trainer import load_checkpoint, resolve_device  # noqa: E402
 from core.errors import BenchmarkError  # noqa: E402
+from core.storage import write_text_atomic  # noqa: E402
 from metrics import dci  # noqa: E402
 from metrics.disentanglement import DCI_SPECS  # noqa: E402
 from models import build_model, resolve_config  # noqa: E402
@@ -122,7 +122,7 @@ def calibrate_run(run_dir: Path, cfg: dict[str, Any], data: dict[str, Any], chec
 def rows_from_records(root: Path, checkpoint: str, models: set[str] | None) -> tuple[list[dict[str, Any]], str]:
     """The same rows from stored records: the suite scores ``dlib`` and ``fast`` on the very same codes
     and records each spec's compute time (``metric_s``), so a default run calibrates with no recomputation."""
-    from benchmark.records import read_records
+    from benchmark.records.io import read_records
 
     wanted = {f"dci_{spec}_{name}" for spec in ("dlib", "fast") for name in SCORES.values()}
     by_key: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}

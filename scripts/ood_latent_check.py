@@ -25,9 +25,9 @@ from sklearn.mixture import GaussianMixture  # noqa: E402
 
 from benchmark import budgets  # noqa: E402
 from benchmark.data import load_dataset  # noqa: E402
-from benchmark.records import RECORDS, run_records  # noqa: E402
+from benchmark.records.io import RECORDS, run_records  # noqa: E402
+from benchmark.run.trainer import load_checkpoint  # noqa: E402
 from benchmark.suites.base import batched_scores  # noqa: E402
-from benchmark.trainer import load_checkpoint  # noqa: E402
 from core.errors import BenchmarkError  # noqa: E402
 from metrics.ood import ood_metrics  # noqa: E402
 from models import build_model, resolve_config  # noqa: E402

@@ -25,7 +25,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from benchmark.data import load_dataset  # noqa: E402
-from benchmark.records import write_json  # noqa: E402
+from benchmark.records.io import write_json  # noqa: E402
 from metrics.extractors import DOMAIN_CHECKPOINTS, WEIGHTS_DIR, DomainCNN, file_sha256  # noqa: E402
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from benchmark.config.run_config import TrainConfig
 from benchmark.data import ImageSet
-from benchmark.trainer import TrainConfig, Trainer
+from benchmark.run.trainer import Trainer
 from models import build_model, resolve_config
 
 pytest_plugins = ["pytester"]

@@ -7,9 +7,12 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmark import budgets, planning, trajectories
-from benchmark.records import run_records, write_records
-from benchmark.trainer import LAST, TrainConfig
+from benchmark.config.run_config import TrainConfig
+from benchmark.launch import planning
+from benchmark.records.io import run_records, write_records
+from benchmark.results import trajectories
+from benchmark.run import budgets
+from benchmark.run.trainer import LAST
 from core.errors import BenchmarkError
 
 CFG = TrainConfig(batch_size=8, max_epochs=3, patience=5, steps_per_epoch=3)

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from benchmark.cli import main
-from benchmark.records import read_records
+from benchmark.records.io import read_records
 from benchmark.suites import SUITES
 from models import MODELS
 

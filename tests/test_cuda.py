@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from benchmark.cli import main
-from benchmark.records import read_records
+from benchmark.records.io import read_records
+from benchmark.run.trainer import load_checkpoint
 from benchmark.suites import SUITES
-from benchmark.trainer import load_checkpoint
 from models import MODELS, build_model, resolve_config
 from models.losses import gw_loss, pairwise_distances
 

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from benchmark import curves, heartbeat
-from benchmark.curves import EPOCHS_CSV, STEPS_CSV, Curves
+from benchmark.run import curves, heartbeat
+from benchmark.run.curves import EPOCHS_CSV, STEPS_CSV, Curves
 
 GWAE_TERMS = ("loss", "gw", "w", "entropy", "critic_gap", "critic_loss", "gradient_penalty", "distance_coef")
 TIMING = ("steps_per_s", "wall_s")
@@ -109,8 +109,8 @@ def test_heartbeat_says_running_only_while_its_process_lives(tmp_path, monkeypat
 
 
 def test_tensorboard_folder_names_suite_model_prior_hparams_and_seed():
-    from benchmark.planning import plan
-    from benchmark.runner import tensorboard_name
+    from benchmark.launch.planning import plan
+    from benchmark.run.runner import tensorboard_name
 
     (spec,) = plan("ood", "smoke", ["gwae-gmp"], [2], {"prior": {"mode": "fixed"}, "drift": 8.0})
     assert tensorboard_name(spec.config) == (
@@ -120,7 +120,8 @@ def test_tensorboard_folder_names_suite_model_prior_hparams_and_seed():
 
 
 def test_a_run_that_fails_leaves_no_heartbeat_behind(tmp_path, monkeypatch):
-    from benchmark import planning, runner
+    from benchmark.launch import planning
+    from benchmark.run import runner
 
     (spec,) = planning.plan("ood", "smoke", ["vae"], [0])
 

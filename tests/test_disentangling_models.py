@@ -221,7 +221,7 @@ def test_bad_configs_are_clear_errors(name, override):
 
 
 def test_annealed_step_count_survives_a_checkpoint(make_trainer, tmp_path):
-    from benchmark.trainer import load_checkpoint
+    from benchmark.run.trainer import load_checkpoint
 
     trainer = make_trainer(tmp_path, name="annealed-vae", anneal_steps=6)
     result = trainer.fit()

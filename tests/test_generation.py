@@ -19,8 +19,8 @@ from PIL import Image
 
 from benchmark.cli import main
 from benchmark.data import celeba, fashion_mnist, load_dataset
-from benchmark.planning import plan
-from benchmark.records import read_records
+from benchmark.launch.planning import plan
+from benchmark.records.io import read_records
 from benchmark.suites import SUITES, EvalContext
 from benchmark.suites import generation as gen
 from core.errors import BenchmarkError

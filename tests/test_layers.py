@@ -57,7 +57,7 @@ def test_a_metric_registered_without_a_direction_fails_at_registration():
 
 
 def test_every_committed_record_metric_has_a_declared_direction():
-    from benchmark.records import read_records
+    from benchmark.records.io import read_records
     from metrics import better
 
     names = {r["metric"] for r in read_records(ROOT / "results" / "records", warn=False)}

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.leaderboard import aggregate, copy_best_artifacts
-from benchmark.records import RECORDS
-from benchmark.run_config import hparams_label
+from benchmark.config.run_config import hparams_label
+from benchmark.records.io import RECORDS
+from benchmark.results.leaderboard import aggregate, copy_best_artifacts
 from benchmark.suites import SUITES
 
 
@@ -60,7 +60,7 @@ def test_leaderboard_copies_the_best_seeds_traversal_grid(tmp_path):
 
 def test_bootstrap_interval_of_two_seeds_spans_them_and_one_seed_is_a_point():
     """With seeds {a, b} the resampled means are a, (a+b)/2, b with mass 1/4, 1/2, 1/4: the 95% interval is [a, b]."""
-    from benchmark.stats import bootstrap_ci
+    from benchmark.results.stats import bootstrap_ci
 
     assert bootstrap_ci(np.array([0.2, 0.6])) == pytest.approx((0.2, 0.6))
     assert bootstrap_ci(np.array([0.4])) == (0.4, 0.4)
@@ -83,7 +83,7 @@ def test_ranks_follow_the_direction_of_each_metric():
 def test_small_samples_get_a_student_t_interval_named_in_the_table():
     from scipy import stats
 
-    from benchmark.stats import BOOTSTRAP_MIN_N, bootstrap_ci, mean_ci
+    from benchmark.results.stats import BOOTSTRAP_MIN_N, bootstrap_ci, mean_ci
 
     values = np.array([0.7, 0.8, 0.9])
     half = stats.t.ppf(0.975, 2) * values.std(ddof=1) / np.sqrt(3)
@@ -102,7 +102,7 @@ def test_small_samples_get_a_student_t_interval_named_in_the_table():
 
 
 def test_summary_orders_by_suites_scored_so_one_suite_never_ties_the_top():
-    from benchmark.leaderboard import summary
+    from benchmark.results.leaderboard import summary
 
     heads = {name: SUITES.get(name).headline for name in ("ood", "generation")}
     rows = []

@@ -12,8 +12,8 @@ from sklearn.mixture import GaussianMixture
 
 from benchmark.cli import main as bench
 from benchmark.data import load_dataset
-from benchmark.records import run_records
-from benchmark.trainer import load_checkpoint
+from benchmark.records.io import run_records
+from benchmark.run.trainer import load_checkpoint
 from models import build_model, resolve_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark import planning, sweeps, threads
-from benchmark.records import read_records
+from benchmark.launch import cost, planning, state
+from benchmark.records.io import read_records
+from benchmark.run import threads
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ["--suite", "ood", "--preset", "smoke", "--models", "vae,dagmm", "--seeds", "0,1", "--no-progress"]
@@ -36,10 +37,10 @@ def test_policy_divides_the_usable_cores_among_packed_runs(monkeypatch):
 
 
 def test_pack_fills_the_first_free_slot_and_bounds_the_wall_time():
-    slots, wall = sweeps.pack([10, 4, 4, 4, 2], jobs=2)
+    slots, wall = cost.pack([10, 4, 4, 4, 2], jobs=2)
     assert slots == [0, 1, 1, 1, 0] and wall == 12  # slot 1 takes 4, 4, 4 while slot 0 runs the 10
-    assert sweeps.pack([3, 3], jobs=1) == ([0, 0], 6)
-    assert sweeps.pack([], jobs=3) == ([], 0.0)
+    assert cost.pack([3, 3], jobs=1) == ([0, 0], 6)
+    assert cost.pack([], jobs=3) == ([], 0.0)
 
 
 def _values(out: Path) -> dict:
@@ -71,7 +72,7 @@ def test_one_failing_packed_run_leaves_the_others_finished_and_its_reason_in_sta
                "--threads", "1", "--no-progress", "--out", str(tmp_path))
     assert proc.returncode == 1 and "1 run(s) failed" in proc.stderr
     assert (tmp_path / specs[0].run_id / "records.jsonl").exists()
-    error = json.loads((broken / sweeps.ERROR_FILE).read_text())
+    error = json.loads((broken / state.ERROR_FILE).read_text())
     assert error["run_id"] == specs[1].run_id and error["error"]
     status = cli("status", "--out", str(tmp_path))
     assert specs[1].run_id in status.stdout and "failed" in status.stdout

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from benchmark.cli import main
-from benchmark.records import write_records
-from benchmark.report import INDEX
+from benchmark.records.io import write_records
+from benchmark.results.report import INDEX
 from benchmark.suites import SUITES
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

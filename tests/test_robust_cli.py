@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmark import planning, sweeps
 from benchmark.cli import main
-from benchmark.records import RECORDS, read_records, run_records, write_records
+from benchmark.launch import planning, state
+from benchmark.records.io import RECORDS, read_records, run_records, write_records
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ["--suite", "ood", "--preset", "smoke", "--models", "vae", "--no-progress", "--device", "cpu"]
@@ -127,8 +127,8 @@ def test_a_damaged_records_file_is_skipped_by_leaderboard_and_rescored_by_run(da
     run = _copy_run(smoke_run, out)
     _copy_run(smoke_run, out, seed=1)
     (run / RECORDS).write_text(DAMAGE[damage]((run / RECORDS).read_text()))
-    state = sweeps.run_state(out, RUN_ID, None, None)
-    assert state.state == "missing" and "re-scores it" in state.detail
+    found = state.run_state(out, RUN_ID, None, None)
+    assert found.state == "missing" and "re-scores it" in found.detail
 
     assert main(["leaderboard", "--out", str(out)]) == 0
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]

@@ -4,9 +4,9 @@ import dataclasses
 
 import pytest
 
-from benchmark.planning import plan
+from benchmark.config.run_config import TrainConfig
+from benchmark.launch.planning import plan
 from benchmark.suites import SUITES
-from benchmark.trainer import TrainConfig
 
 
 @dataclasses.dataclass(frozen=True)

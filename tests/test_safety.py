@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmark import leaderboard
-from benchmark.checkpoints import pack_rng, unpack_rng
 from benchmark.cli import main
-from benchmark.storage import write_text_atomic
-from benchmark.trainer import BEST, LAST, load_checkpoint
+from benchmark.results import leaderboard
+from benchmark.run.checkpoints import pack_rng, unpack_rng
+from benchmark.run.trainer import BEST, LAST, load_checkpoint
 from core.errors import BenchmarkError, UnsafeCheckpointError
+from core.storage import write_text_atomic
 from models import MODELS, resolve_config
 
 

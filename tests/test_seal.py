@@ -5,7 +5,7 @@ import json
 import pytest
 
 from benchmark.cli import main
-from benchmark.records import RECORDS, read_records, run_records, seal_records, write_records
+from benchmark.records.io import RECORDS, read_records, run_records, seal_records, write_records
 from core.errors import BenchmarkError
 
 

@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmark import planning, sweeps
-from benchmark.records import read_records
+from benchmark.launch import planning, state
+from benchmark.records.io import read_records
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [
@@ -55,7 +55,7 @@ def collect(out: Path) -> subprocess.CompletedProcess:
 
 
 def only_meta(out: Path) -> dict:
-    (meta,) = sweeps.all_metas(out)
+    (meta,) = state.all_metas(out)
     return meta
 
 

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark import launchers, planning, runner, sweeps
 from benchmark.cli import main
-from benchmark.records import read_records, write_records
+from benchmark.launch import base, cost, launchers, planning, slurm, state
+from benchmark.records.io import read_records, write_records
+from benchmark.run import runner
 from core.errors import BenchmarkError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +59,7 @@ def test_sweep_id_is_content_addressed():
     a = planning.expand(planning.Sweep(suite="ood", preset="smoke", models=["vae"], seeds=[0, 1]))
     b = planning.expand(planning.Sweep(suite="ood", preset="smoke", models=["vae"], seeds=[1, 0]))
     c = planning.expand(planning.Sweep(suite="ood", preset="smoke", models=["vae"], seeds=[0]))
-    assert sweeps.sweep_id("ood", a) == sweeps.sweep_id("ood", b) != sweeps.sweep_id("ood", c)
+    assert state.sweep_id("ood", a) == state.sweep_id("ood", b) != state.sweep_id("ood", c)
 
 
 def test_example_sweeps_are_valid():
@@ -109,7 +110,7 @@ def test_bad_run_options_are_one_line_and_write_nothing(args, message, tmp_path,
 
 
 def test_slurm_launcher_without_sbatch_is_a_clear_error(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(launchers.shutil, "which", lambda tool: None)
+    monkeypatch.setattr(slurm.shutil, "which", lambda tool: None)
     out = tmp_path / "out"
     assert main(["run", "--suite", "ood", "--preset", "smoke", "--launcher", "slurm", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
@@ -123,10 +124,10 @@ def test_plan_lists_every_run_with_its_cost_and_writes_nothing(tmp_path, capsys)
     listing = json.loads(capsys.readouterr().out)
     specs = planning.expand(planning.load_sweep(EXAMPLES / "ood-smoke.toml"))
     assert [r["run_id"] for r in listing["runs"]] == [s.run_id for s in specs]
-    assert listing["sweep_id"] == sweeps.sweep_id("ood", specs)
+    assert listing["sweep_id"] == state.sweep_id("ood", specs)
     for row in listing["runs"]:
         assert row["state"] == "missing" and row["steps"] == 3 * 4  # max_epochs x smoke's steps per epoch
-        assert row["est_s"] == pytest.approx(row["steps"] * sweeps.SECONDS_PER_STEP["1x28x28"][row["model"]])
+        assert row["est_s"] == pytest.approx(row["steps"] * cost.SECONDS_PER_STEP["1x28x28"][row["model"]])
         assert row["cost_source"].startswith("table")
     assert not out.exists()
     assert main(["plan", "--suite", "ood", "--preset", "smoke", "--models", "vae", "--out", str(out)]) == 0
@@ -139,16 +140,16 @@ def test_plan_measures_seconds_per_step_from_stored_records(tmp_path):
     record = {"run_id": "x", "model": "vae", "steps": 100, "wall_s": 12.5,
               "data_config": {"image_shape": [1, 28, 28]}}
     write_records(tmp_path / "x", [record, record])
-    (cost,) = sweeps.estimate([spec], n_train=512, out=tmp_path)
-    assert cost["s_per_step"] == pytest.approx(0.125) and cost["steps"] == 8
-    assert cost["cost_source"] == f"measured: median of 1 run(s) in {tmp_path}"
+    (row,) = cost.estimate([spec], n_train=512, out=tmp_path)
+    assert row["s_per_step"] == pytest.approx(0.125) and row["steps"] == 8
+    assert row["cost_source"] == f"measured: median of 1 run(s) in {tmp_path}"
 
 
 def test_array_element_is_picklable_and_checkpoints_to_itself():
     import pickle
 
     spec = planning.plan("ood", "smoke", ["vae"], [0])[0]
-    element = launchers.ArrayElement("/tmp/out", None, "cpu")
+    element = slurm.ArrayElement("/tmp/out", None, "cpu")
     delayed = element.checkpoint(spec)
     assert delayed.function is element and delayed.args == (spec,)
     again = pickle.loads(pickle.dumps(element))
@@ -170,7 +171,7 @@ def _fake_element(out: str, i: int) -> None:
 
     runner.execute, runner.load_suite_data = fake_execute, lambda *a: None
     with contextlib.suppress(RuntimeError):
-        launchers.ArrayElement(out, None, "cpu")(spec)
+        slurm.ArrayElement(out, None, "cpu")(spec)
 
 
 def test_concurrent_array_elements_lose_no_records(tmp_path):
@@ -186,9 +187,9 @@ def test_concurrent_array_elements_lose_no_records(tmp_path):
         assert p.exitcode == 0
     records = read_records(tmp_path)
     assert len(records) == 11 * 16 and {r["seed"] for r in records} == set(range(12)) - {3}
-    failed = [p for p in tmp_path.iterdir() if (p / sweeps.ERROR_FILE).exists()]
+    failed = [p for p in tmp_path.iterdir() if (p / state.ERROR_FILE).exists()]
     assert [p.name for p in failed] == [planning.plan("ood", "smoke", ["vae"], [3])[0].run_id]
-    assert json.loads((failed[0] / sweeps.ERROR_FILE).read_text())["error"] == "RuntimeError: boom"
+    assert json.loads((failed[0] / state.ERROR_FILE).read_text())["error"] == "RuntimeError: boom"
 
 
 def values(out: Path) -> dict:
@@ -244,31 +245,31 @@ patience = 12
 
 
 def test_a_live_heartbeat_makes_a_run_running_and_progress_names_run_k_of_n(tmp_path):
-    from benchmark import heartbeat
+    from benchmark.run import heartbeat
 
     (tmp_path / "r").mkdir()
     heartbeat.beat(tmp_path / "r", "training", epoch=1, step=8, total_steps=96)
-    state = sweeps.run_state(tmp_path, "r", {"launcher": "local", "job": None, "time": "t"}, None)
-    assert state.state == "running" and "step 8 of at most 96" in state.detail
+    found = state.run_state(tmp_path, "r", {"launcher": "local", "job": None, "time": "t"}, None)
+    assert found.state == "running" and "step 8 of at most 96" in found.detail
     costs = [{"steps": 100, "s_per_step": 0.5, "cost_source": "table: 2-core CPU"}] * 3
-    line = sweeps.progress_line(2, costs, ["vae", "vae", "wae"], {"vae": 0.1})
+    line = cost.progress_line(2, costs, ["vae", "vae", "wae"], {"vae": 0.1})
     assert line.startswith("run 2 of 3: sweep ETA about 60 s")  # 100 steps x 0.1 s + 100 steps x 0.5 s
     assert "200 training steps left" in line
     assert "measured in this sweep" in line and "table" in line
     passes = [{"checkpoint": c, "representation": "mean", "eval_wall_s": e, "wall_s": 10.0, "steps": 4}
               for c, e in (("best", 2.0), ("best", 2.0), ("last", 4.0))]  # two rows of one scoring pass
-    assert launchers._seconds_per_step(passes) == (10.0 + 2.0 + 4.0) / 4
+    assert base.seconds_per_step(passes) == (10.0 + 2.0 + 4.0) / 4
 
 
 def test_run_state_precedence(tmp_path):
     entry = {"launcher": "slurm", "job": "7_1", "time": "t"}
-    assert sweeps.run_state(tmp_path, "r", None, None).state == "missing"
-    assert sweeps.run_state(tmp_path, "r", entry, ("pending", "PENDING")).state == "pending"
+    assert state.run_state(tmp_path, "r", None, None).state == "missing"
+    assert state.run_state(tmp_path, "r", entry, ("pending", "PENDING")).state == "pending"
     (tmp_path / "r").mkdir()
-    (tmp_path / "r" / sweeps.ERROR_FILE).write_text(json.dumps({"error": "ValueError: x"}))
-    assert sweeps.run_state(tmp_path, "r", entry, None) == sweeps.RunState("r", "failed", "7_1", "ValueError: x")
-    assert sweeps.run_state(tmp_path, "r", entry, ("running", "RUNNING")).state == "running"  # a retry
+    (tmp_path / "r" / state.ERROR_FILE).write_text(json.dumps({"error": "ValueError: x"}))
+    assert state.run_state(tmp_path, "r", entry, None) == state.RunState("r", "failed", "7_1", "ValueError: x")
+    assert state.run_state(tmp_path, "r", entry, ("running", "RUNNING")).state == "running"  # a retry
     write_records(tmp_path / "r", [{"x": 1}])
-    assert sweeps.run_state(tmp_path, "r", entry, ("running", "RUNNING")).state == "done"
+    assert state.run_state(tmp_path, "r", entry, ("running", "RUNNING")).state == "done"
     with pytest.raises(BenchmarkError):
         planning.load_sweep(tmp_path / "missing.toml")

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from benchmark.trainer import BEST, LAST, TrainConfig, Trainer, load_checkpoint
+from benchmark.config.run_config import TrainConfig
+from benchmark.run.trainer import BEST, LAST, Trainer, load_checkpoint
 from core.errors import BenchmarkError, NonFiniteLossError
 from models import build_model, resolve_config
 

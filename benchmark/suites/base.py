@@ -11,8 +11,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from benchmark.run_config import DataConfig
-from benchmark.trainer import TrainConfig
+from benchmark.config.run_config import DataConfig, TrainConfig
 from core.registry import Registry
 from metrics import GW_SPEC, gw_distortion
 from models.base import BenchmarkModel, Representation
@@ -42,7 +41,7 @@ class Preset:
     eval_params: Any = field(default_factory=lambda: NoEvalParams())
     #: Per-model config overrides on top of ``z_dim`` (model name -> dotted-free nested dict).
     model_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: Training steps at which weights are kept and scored by the suite's trajectory pass (``benchmark.budgets``);
+    #: Training steps at which weights are kept and scored by the suite's trajectory pass (``benchmark.run.budgets``);
     #: with the ``last`` checkpoint they trace the headline along the budget. Not hashed: scoring more budgets
     #: never retrains a run.
     budgets: tuple[int, ...] = ()

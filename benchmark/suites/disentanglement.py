@@ -24,10 +24,9 @@ import pandas as pd
 import torch
 
 from benchmark import plots
+from benchmark.config.run_config import DataConfig, TrainConfig
 from benchmark.data import load_dataset
-from benchmark.run_config import DataConfig
 from benchmark.suites.base import EvalContext, Headline, Preset, Scores, Suite, Trajectory, register
-from benchmark.trainer import TrainConfig
 from metrics import (
     DCI_SPECS,
     GridFactorSampler,

@@ -33,10 +33,9 @@ import torch
 from torch import Tensor
 
 from benchmark import plots
+from benchmark.config.run_config import DataConfig, TrainConfig
 from benchmark.data import fashion_mnist, load_dataset
-from benchmark.run_config import DataConfig
 from benchmark.suites.base import EvalContext, Headline, Preset, Scores, Suite, Trajectory, register
-from benchmark.trainer import TrainConfig
 from core.errors import BenchmarkError
 from metrics import FID_SPEC, INCEPTION_SUFFIX, KID_SPEC, PSNR_SPEC, fid_from_features, kid, psnr_per_image
 from metrics.extractors import (

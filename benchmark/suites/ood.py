@@ -16,8 +16,8 @@ from typing import Any
 import pandas as pd
 
 from benchmark import plots
+from benchmark.config.run_config import DataConfig, TrainConfig
 from benchmark.data import load_dataset
-from benchmark.run_config import DataConfig
 from benchmark.suites.base import (
     EvalContext,
     Headline,
@@ -28,7 +28,6 @@ from benchmark.suites.base import (
     batched_scores,
     register,
 )
-from benchmark.trainer import TrainConfig
 from metrics import OOD_SPEC, ood_metrics, roc_curve
 
 ID_SET, OOD_SET = "mnist-test", "omniglot"

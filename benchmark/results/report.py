@@ -16,12 +16,12 @@ from typing import Any
 
 import pandas as pd
 
-from benchmark import leaderboard
 from benchmark.plots import metric_words
-from benchmark.records import write_text_atomic
-from benchmark.report_assets import CSS, JS
-from benchmark.stats import BOOTSTRAP_MIN_N
+from benchmark.results import leaderboard
+from benchmark.results.report_assets import CSS, JS
+from benchmark.results.stats import BOOTSTRAP_MIN_N
 from benchmark.suites import SUITES
+from core.storage import write_text_atomic
 from metrics import better
 
 INDEX = "index.html"

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmark.records import write_text_atomic
+from core.storage import write_text_atomic
 
 STEPS_CSV, EPOCHS_CSV = "curves_steps.csv", "curves_epochs.csv"
 #: Steps per logged point: every step of a smoke run would be noise, fewer would hide a paper run's start.

@@ -15,14 +15,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmark.storage import write_text_atomic
 from core.errors import BenchmarkError
+from core.storage import write_text_atomic
 
 RECORDS = "records.jsonl"
 MARKER = "records_complete"
 
-__all__ = ["RECORDS", "read_records", "run_records", "seal_records", "write_json", "write_records",
-           "write_text_atomic"]
+__all__ = ["RECORDS", "read_records", "run_records", "seal_records", "write_json", "write_records"]
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -3,7 +3,7 @@
 One run rarely fills a machine: a GWAE step on an H200 is bound by kernel launches, and on a
 CPU torch's threads stop scaling after a few cores. ``run --jobs N`` (and ``--runs-per-task K``
 inside a SLURM array element) trains up to N runs at once in separate processes, each with
-``cores / N`` torch threads (``benchmark.threads``) and, where several GPUs are visible, its own
+``cores / N`` torch threads (``benchmark.run.threads``) and, where several GPUs are visible, its own
 GPU in turn (runs may share one). A run's records do not depend on what runs beside it: every
 run seeds itself from its config, exactly as when the runs go one by one (tested).
 """
@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmark import sweeps, threads
-from benchmark.planning import RunSpec
-from benchmark.records import write_json
+from benchmark.launch import state
+from benchmark.launch.planning import RunSpec
+from benchmark.records.io import write_json
+from benchmark.run import threads
 from core.errors import BenchmarkError
 
 _DATA_CACHE: dict[tuple[str, str, str | None], Any] = {}
@@ -48,8 +49,8 @@ def record_failure(run_dir: Path, run_id: str, job: str, exc: BaseException) -> 
     """Keep why a run failed in its folder (``error.json``, shown by ``status``); return the one-line reason."""
     reason = (str(exc) if isinstance(exc, BenchmarkError) else f"{type(exc).__name__}: {exc}").splitlines()[0][:300]
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / sweeps.ERROR_FILE, {
-        "run_id": run_id, "job": job, "host": socket.gethostname(), "time": sweeps.now(),
+    write_json(run_dir / state.ERROR_FILE, {
+        "run_id": run_id, "job": job, "host": socket.gethostname(), "time": state.now(),
         "error": reason, "traceback": traceback.format_exc(),
     })
     return reason
@@ -57,8 +58,8 @@ def record_failure(run_dir: Path, run_id: str, job: str, exc: BaseException) -> 
 
 def run_one(spec: RunSpec, out: str, data_root: str | None, device: str, job: str = "local") -> Outcome:
     """Train and score one run in this process; a failure is kept in the run folder, not raised."""
-    from benchmark import runner
-    from benchmark.trainer import resolve_device
+    from benchmark.run import runner
+    from benchmark.run.trainer import resolve_device
 
     run_dir = Path(out) / spec.run_id
     try:

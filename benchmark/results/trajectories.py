@@ -3,7 +3,7 @@
 Points come from the budget records (``trajectory.jsonl``, the weights kept at listed steps) and
 from the ``last`` checkpoint's records (the final budget), for the suite's trajectory metric and
 headline representation; a budget record wins where both exist at one step. Per model
-configuration and step: mean over seeds, sample std, a 95% interval (``benchmark.stats``) and the
+configuration and step: mean over seeds, sample std, a 95% interval (``benchmark.results.stats``) and the
 rank among the configurations scored at that step. One sentence says whether the ranking holds.
 """
 
@@ -15,11 +15,11 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark import plots
-from benchmark.budgets import TRAJECTORY
-from benchmark.records import iter_runs
-from benchmark.stats import mean_ci
-from benchmark.storage import write_text_atomic
+from benchmark.records.io import iter_runs
+from benchmark.results.stats import mean_ci
+from benchmark.run.budgets import TRAJECTORY
 from benchmark.suites import SUITES
+from core.storage import write_text_atomic
 from metrics import better
 
 CONFIG = ["model", "prior", "mode", "hparams"]

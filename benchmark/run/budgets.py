@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmark.records import run_records
+from benchmark.records.io import run_records
 from core.errors import BenchmarkError
 
 BUDGET_DIR = "budgets"

@@ -35,10 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark import budgets
-from benchmark.run_config import DataConfig, EvalConfig, RunConfig, RunSpec
+from benchmark.config.run_config import DataConfig, EvalConfig, RunConfig, RunSpec, TrainConfig
+from benchmark.run import budgets
 from benchmark.suites import SUITES, Preset, Suite
-from benchmark.trainer import TrainConfig
 from core.config import flatten, from_dict, merge, nest, to_dict
 from core.errors import BenchmarkError
 from models import MODELS, overrides_for, resolve_config

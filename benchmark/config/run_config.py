@@ -8,9 +8,23 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from benchmark.trainer import TrainConfig
 from core.config import config_hash, plain, to_dict
 from models import prior_of, resolve_config
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = 64  # official
+    max_epochs: int = 100  # the official code has no cap (early stopping only)
+    patience: int = 10  # official: stop after 10 epochs without a new best validation loss
+    #: Cap on steps per epoch (None: one full pass over the training set).
+    steps_per_epoch: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 2 or self.max_epochs < 1 or self.patience < 1:
+            raise ValueError("batch_size >= 2, max_epochs >= 1 and patience >= 1 are required")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ValueError("steps_per_epoch must be >= 1")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Execute planned runs (``benchmark.planning``): train, score, write records; score kept budgets.
+"""Execute planned runs (``benchmark.launch.planning``): train, score, write records; score kept budgets.
 
 A run is content-addressed: its id ends in a hash of its resolved config, so rerunning a
 command skips what already has records and resumes what has a last checkpoint. Everything here
@@ -16,17 +16,17 @@ from typing import Any
 
 import torch
 
-from benchmark import budgets, heartbeat, provenance
-from benchmark.curves import Curves
 from benchmark.data import load_dataset
-from benchmark.planning import RunConfig, RunSpec
-from benchmark.records import RECORDS, run_records, write_json, write_records
-from benchmark.storage import run_lock
+from benchmark.launch.planning import RunConfig, RunSpec
+from benchmark.records.io import RECORDS, run_records, write_json, write_records
+from benchmark.run import budgets, heartbeat, provenance
+from benchmark.run.curves import Curves
+from benchmark.run.trainer import Trainer, load_checkpoint
 from benchmark.suites import SUITES, EvalContext
 from benchmark.suites.base import gw_diagnostic
-from benchmark.trainer import Trainer, load_checkpoint
 from core.config import to_dict
 from core.errors import BenchmarkError
+from core.storage import run_lock
 from models import BenchmarkModel, build_model
 
 #: TensorBoard event files live under ``<out>/tensorboard/``, one folder per run named by what tells runs apart,

@@ -4,8 +4,8 @@ Models step their own optimizers (``BenchmarkModel.train_batch``); the trainer d
 batches they see, when to validate, what to save and when to stop. Batches of epoch ``e`` come
 from a generator seeded by (seed, e) and the global RNG state is checkpointed, so a resumed run
 continues the exact batch and noise sequence of an uninterrupted one. Every loss term, the
-learning rates, steps/s and the validation terms go to the run's curves (``benchmark.curves``);
-a heartbeat file tells ``status`` that the run is alive (``benchmark.heartbeat``).
+learning rates, steps/s and the validation terms go to the run's curves (``benchmark.run.curves``);
+a heartbeat file tells ``status`` that the run is alive (``benchmark.run.heartbeat``).
 """
 
 from __future__ import annotations
@@ -27,32 +27,18 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from benchmark import heartbeat
-from benchmark.budgets import weights_file
-from benchmark.checkpoints import CHECKPOINT_FORMAT, load_state, pack_rng, unpack_rng
-from benchmark.curves import Curves
+from benchmark.config.run_config import TrainConfig
 from benchmark.data import identity_collate
-from benchmark.storage import make_dir, write_bytes_atomic
+from benchmark.run import heartbeat
+from benchmark.run.budgets import weights_file
+from benchmark.run.checkpoints import CHECKPOINT_FORMAT, load_state, pack_rng, unpack_rng
+from benchmark.run.curves import Curves
 from core.errors import BenchmarkError, CheckpointError, NonFiniteLossError, UnsafeCheckpointError
+from core.storage import make_dir, write_bytes_atomic
 from models.base import BenchmarkModel
 
 BEST, LAST = "checkpoint_best.pt", "checkpoint_last.pt"
 HOLD_ENV = "GWAE_BENCH_HOLD"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    batch_size: int = 64  # official
-    max_epochs: int = 100  # the official code has no cap (early stopping only)
-    patience: int = 10  # official: stop after 10 epochs without a new best validation loss
-    #: Cap on steps per epoch (None: one full pass over the training set).
-    steps_per_epoch: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 2 or self.max_epochs < 1 or self.patience < 1:
-            raise ValueError("batch_size >= 2, max_epochs >= 1 and patience >= 1 are required")
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            raise ValueError("steps_per_epoch must be >= 1")
 
 
 @dataclass
@@ -126,7 +112,7 @@ class Trainer:
         keep_at: tuple[int, ...] = (),
     ) -> None:
         self.model = model.to(device)
-        self.keep_at = frozenset(keep_at)  # steps whose weights are kept for scoring (``benchmark.budgets``)
+        self.keep_at = frozenset(keep_at)  # steps whose weights are kept for scoring (``benchmark.run.budgets``)
         self.train_set, self.val_set = train_set, val_set
         self.config, self.run_dir, self.device, self.seed = config, Path(run_dir), device, seed
         self.progress, self.progress_desc = progress, progress_desc

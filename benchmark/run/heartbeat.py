@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmark.records import write_json
+from benchmark.records.io import write_json
 
 HEARTBEAT = "heartbeat.json"
 #: A beat older than this from another host means its process is gone (beats come at least every

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 import benchmark
-from benchmark import threads
+from benchmark.run import threads
 
 LIBRARIES = ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "pot")
 

@@ -1,7 +1,7 @@
 """Leaderboards rebuilt from stored records alone: one CSV and the suite's plots per suite, and a summary.
 
 Across seeds: mean, sample std, and a 95% interval of the mean, ``ci_method`` naming how it was
-computed (Student-t below 10 seeds, percentile bootstrap from 10: ``benchmark.stats``); ``rank``
+computed (Student-t below 10 seeds, percentile bootstrap from 10: ``benchmark.results.stats``); ``rank``
 orders the rows of each (eval dataset, metric, checkpoint, representation) by mean, 1 = best, ties
 share the better rank, of ``n_ranked`` rows; ``better`` says which direction wins (declared with the
 metric where it is registered: ``metrics.better``).
@@ -18,11 +18,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.records import RECORDS, iter_runs
-from benchmark.stats import mean_ci
-from benchmark.storage import write_bytes_atomic, write_text_atomic
+from benchmark.records.io import RECORDS, iter_runs
+from benchmark.results.stats import mean_ci
 from benchmark.suites import SUITES
-from core.errors import BenchmarkError
+from core.storage import write_bytes_atomic
 from metrics import better
 
 GROUP = [
@@ -116,31 +115,6 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
     table["mean_rank"], table["n_suites"] = by_model.transform("mean"), by_model.transform("count")
     table = table.sort_values(["n_suites", "mean_rank", "suite", "rank"], ascending=[False, True, True, True])
     return table.reset_index(drop=True)
-
-
-def build(out: Path, to: Path | None = None) -> list[Path]:
-    """Write ``<to>/<suite>/leaderboard.csv`` and plots for every suite with records under ``out``,
-    ``<to>/summary.csv`` across suites, and the page of them all, ``<to>/index.html`` (``benchmark.report``)."""
-    from benchmark import report, trajectories
-
-    records = usable_records(out)
-    if not records:
-        raise BenchmarkError(f"no result records under {out} that can be used (run a suite first)")
-    frame = pd.DataFrame(records)
-    dest_root = Path(to) if to is not None else Path(out)
-    by_suite: dict[str, list[Path]] = {}
-    stable: dict[str, str] = {}
-    for suite_name, sub in frame.groupby("suite"):
-        dest = dest_root / str(suite_name)
-        path = dest / "leaderboard.csv"
-        write_text_atomic(path, aggregate(sub).to_csv(index=False, float_format="%.4f"))
-        along, stable[str(suite_name)] = trajectories.build(sub, Path(out), str(suite_name), dest)
-        by_suite[str(suite_name)] = [path, *SUITES.get(str(suite_name)).plot(sub, dest), *along,
-                                     *copy_best_artifacts(sub, Path(out), dest / "artifacts")]
-    path = dest_root / "summary.csv"
-    write_text_atomic(path, summary(frame).to_csv(index=False, float_format="%.4f"))
-    page = report.write(frame, Path(out), dest_root, by_suite, stable)
-    return [*(p for files in by_suite.values() for p in files), path, page]
 
 
 def best_runs(records: pd.DataFrame, suite_name: str) -> pd.DataFrame:

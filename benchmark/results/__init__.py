@@ -1,0 +1,1 @@
+"""Results rebuilt from stored records: leaderboards, summary, trajectories, plots and the HTML page."""

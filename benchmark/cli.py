@@ -414,7 +414,7 @@ def cmd_list(_: argparse.Namespace) -> int:
     from benchmark.suites import SUITES
     from metrics import METRICS
     from models import MODELS
-    from models.priors import PRIORS
+    from models.gwae.priors import PRIORS
 
     for title, reg in (("suites", SUITES), ("models", MODELS), ("priors", PRIORS), ("datasets", DATASETS),
                        ("metrics", METRICS), ("launchers", LAUNCHERS)):

@@ -12,11 +12,13 @@ from typing import Any
 from core.config import from_dict, merge, to_dict
 from core.registry import Registry
 from models.base import BenchmarkModel
-from models.dagmm import DAGMM
-from models.disentangling import DIPVAE, AnnealedVAE, BetaTCVAE
-from models.factorvae import FactorVAE
-from models.gwae import GWAE
-from models.priors import PRIORS, PriorConfig
+from models.dagmm.model import DAGMM
+from models.disentangling.annealed_vae import AnnealedVAE
+from models.disentangling.beta_tcvae import BetaTCVAE
+from models.disentangling.dip_vae import DIPVAE
+from models.disentangling.factor_vae import FactorVAE
+from models.gwae.model import GWAE
+from models.gwae.priors import PRIORS, PriorConfig
 from models.vae import VAE
 from models.wae import WAE
 

@@ -30,9 +30,9 @@ def rss_mb(field: str) -> float:
 def worker(variant: str, batch: int, steps: int, device: str, term_only: bool) -> dict:
     import torch
 
-    import models.gwae as gwae_module
-    from models.losses import gw_loss, gw_loss_official
-    from models.priors import PriorConfig
+    import models.gwae.model as gwae_module
+    from models.gwae.losses import gw_loss, gw_loss_official
+    from models.gwae.priors import PriorConfig
 
     if variant == "official":
         gwae_module.gw_loss = gw_loss_official

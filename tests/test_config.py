@@ -6,7 +6,7 @@ from benchmark.cli import parse_overrides
 from core.config import config_hash, from_dict, to_dict
 from core.errors import BenchmarkError
 from models import resolve_config
-from models.gwae import GWAEConfig
+from models.gwae.model import GWAEConfig
 
 
 def test_round_trip_through_a_dict():

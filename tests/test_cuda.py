@@ -16,7 +16,7 @@ from benchmark.records.io import read_records
 from benchmark.run.trainer import load_checkpoint
 from benchmark.suites import SUITES
 from models import MODELS, build_model, resolve_config
-from models.losses import gw_loss, pairwise_distances
+from models.gwae.losses import gw_loss, pairwise_distances
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 CUDA = torch.device("cuda")

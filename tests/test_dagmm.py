@@ -8,7 +8,7 @@ import torch
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
-from models.dagmm import (
+from models.dagmm.model import (
     DAGMM,
     DAGMMConfig,
     gmm_energy,

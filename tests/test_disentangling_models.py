@@ -10,15 +10,10 @@ from scipy.stats import norm
 
 from core.errors import BenchmarkError
 from models import build_model, resolve_config
-from models.disentangling import (
-    annealed_capacity,
-    batch_covariance,
-    dip_covariance,
-    dip_penalties,
-    mss_log_weights,
-    total_correlation,
-)
-from models.factorvae import density_ratio_tc, discriminator_loss, permute_dims
+from models.disentangling.annealed_vae import annealed_capacity
+from models.disentangling.beta_tcvae import mss_log_weights, total_correlation
+from models.disentangling.dip_vae import batch_covariance, dip_covariance, dip_penalties
+from models.disentangling.factor_vae import density_ratio_tc, discriminator_loss, permute_dims
 
 NEW_MODELS = ("beta-tcvae", "factorvae", "dip-vae-i", "dip-vae-ii", "annealed-vae")
 

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.gwae import GWAE, GWAEConfig
-from models.losses import (
+from models.gwae.losses import (
     batch_latent_scale,
     entropy_regularizer,
     gradient_penalty,
@@ -15,7 +14,8 @@ from models.losses import (
     gw_loss_official,
     pairwise_distances,
 )
-from models.priors import PriorConfig
+from models.gwae.model import GWAE, GWAEConfig
+from models.gwae.priors import PriorConfig
 from models.vae import kl_standard_normal
 
 

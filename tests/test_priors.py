@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from models.priors import PRIORS, GaussianMixturePrior, PriorConfig, build_prior
+from models.gwae.priors import PRIORS, GaussianMixturePrior, PriorConfig, build_prior
 
 
 def test_parameter_counts_match_the_official_architectures():

@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from models.gwae import GWAE, GWAEConfig
-from models.networks import OfficialSpectralNorm, spectral_norm
-from models.priors import PriorConfig
+from models.gwae.critic import OfficialSpectralNorm, spectral_norm
+from models.gwae.model import GWAE, GWAEConfig
+from models.gwae.priors import PriorConfig
 
 
 def np_power_iteration(w: np.ndarray, u: np.ndarray, v: np.ndarray, calls: int) -> tuple[float, np.ndarray]:

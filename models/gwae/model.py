@@ -15,9 +15,10 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from models.base import BenchmarkModel, LossTerms, Representation, gaussian_sample, half_squared_error
-from models.losses import entropy_regularizer, gw_loss, interpolate_pairs, penalty_of
-from models.networks import SPECTRAL_NORMS, ConvDecoder, ConvEncoder, JointCritic
-from models.priors import PriorConfig, build_prior
+from models.gwae.critic import SPECTRAL_NORMS, JointCritic
+from models.gwae.losses import entropy_regularizer, gw_loss, interpolate_pairs, penalty_of
+from models.gwae.priors import PriorConfig, build_prior
+from models.networks import ConvDecoder, ConvEncoder
 
 CRITIC_PASSES = ("official", "fused")
 

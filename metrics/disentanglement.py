@@ -81,7 +81,7 @@ bins instead of exact thresholds) and the residuals the trees fit after the firs
 the multinomial deviance); so D and C agree closely, I less closely (a different classifier).
 Speed: on 2 cores at 10,000 / 5,000 points and the 6 shapes factors, about 25x faster than
 dlib (``scripts/bench_dci.py``), D and C within 0.015 on synthetic codes; agreement on codes
-of trained models: ``scripts/calibrate_fast_dci.py`` -> ``results/disentanglement/fast_calibration.md``.
+of trained models: ``tools/calibrate_fast_dci.py`` -> ``results/disentanglement/fast_calibration.md``.
 The agreement holds at ``FAST_CALIBRATED_POINTS`` (10,000 train / 5,000 test points) and above; at
 2,000 / 1,000 D was off by 0.026, so ``dci`` warns (``FastDCIBelowCalibration``) below them.
 """

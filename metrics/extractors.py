@@ -8,7 +8,7 @@
   (``$GWAE_BENCH_INCEPTION_WEIGHTS``); with the official file the numbers are comparable with
   pytorch-fid (torch-fidelity's TF-exact resize differs slightly).
 * ``mnist-cnn-v1`` / ``fashion-cnn-v1``: small CNN classifiers trained in this project
-  (``scripts/train_domain_extractor.py``), checkpoints committed under ``metrics/weights/`` and
+  (``tools/train_domain_extractor.py``), checkpoints committed under ``metrics/weights/`` and
   verified by sha256 at load. FID on MNIST with ImageNet features is close to meaningless (TTUR#24,
   pytorch-fid#12), so the domain features are the default there; they are a *different* FID, and
   every record names its extractor.
@@ -144,7 +144,7 @@ def load_domain_cnn(name: str, path: Path | None = None) -> FeatureExtractor:
     path = WEIGHTS_DIR / ckpt.file if path is None else Path(path)
     if not path.is_file():
         raise BenchmarkError(f"{path}: file not found (the {name} checkpoint ships with the repository; "
-                             "scripts/train_domain_extractor.py rebuilds it)")
+                             "tools/train_domain_extractor.py rebuilds it)")
     got = file_sha256(path)
     if got != ckpt.sha256:
         raise BenchmarkError(f"{path}: sha256 mismatch (expected {ckpt.sha256}, got {got}); "

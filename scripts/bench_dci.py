@@ -14,17 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from metrics.disentanglement import dci, mig, sap  # noqa: E402
+from metrics.disentanglement import dci, mig, sap
 
 #: 3D Shapes: floor hue, wall hue, object hue, scale, shape, orientation.
 SHAPES3D_GRID = (10, 10, 10, 8, 4, 15)

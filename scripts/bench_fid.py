@@ -13,25 +13,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from benchmark.data import load_dataset  # noqa: E402
-from benchmark.launch.planning import plan  # noqa: E402
-from benchmark.suites import SUITES, EvalContext  # noqa: E402
-from benchmark.suites import generation as gen  # noqa: E402
-from metrics import extractors as ex  # noqa: E402
-from metrics import fid_from_features, kid  # noqa: E402
-from models import build_model  # noqa: E402
+from benchmark.data import load_dataset
+from benchmark.launch.planning import plan
+from benchmark.suites import SUITES, EvalContext
+from benchmark.suites import generation as gen
+from metrics import extractors as ex
+from metrics import fid_from_features, kid
+from models import build_model
 
 
 def timed(fn, *args, **kwargs) -> tuple[object, float]:

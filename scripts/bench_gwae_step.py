@@ -109,6 +109,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
     main()

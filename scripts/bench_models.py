@@ -11,19 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import torch
 
-import torch  # noqa: E402
-
-from benchmark.cli import parse_overrides  # noqa: E402
-from benchmark.suites import SUITES  # noqa: E402
-from models import MODELS, build_model, overrides_for, resolve_config  # noqa: E402
+from benchmark.cli import parse_overrides
+from benchmark.suites import SUITES
+from models import MODELS, build_model, overrides_for, resolve_config
 
 
 def steps_per_second(name: str, z_dim: int, shape: tuple[int, int, int], batch: int, steps: int,

@@ -1,4 +1,4 @@
-"""scripts/calibrate_fast_dci.py: clean errors, and a report from a real (smoke) disentanglement run."""
+"""tools/calibrate_fast_dci.py: clean errors, and a report from a real (smoke) disentanglement run."""
 
 import importlib.util
 from pathlib import Path
@@ -9,7 +9,7 @@ import pytest
 from benchmark.cli import main as bench
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("calibrate_fast_dci", ROOT / "scripts" / "calibrate_fast_dci.py")
+_spec = importlib.util.spec_from_file_location("calibrate_fast_dci", ROOT / "tools" / "calibrate_fast_dci.py")
 calibrate = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(calibrate)
 

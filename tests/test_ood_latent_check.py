@@ -1,4 +1,4 @@
-"""scripts/ood_latent_check.py: clean errors, and the latent-mixture AUROC of a real (smoke) run's budgets."""
+"""tools/ood_latent_check.py: clean errors, and the latent-mixture AUROC of a real (smoke) run's budgets."""
 
 import importlib.util
 import json
@@ -17,7 +17,7 @@ from benchmark.run.trainer import load_checkpoint
 from models import build_model, resolve_config
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("ood_latent_check", ROOT / "scripts" / "ood_latent_check.py")
+_spec = importlib.util.spec_from_file_location("ood_latent_check", ROOT / "tools" / "ood_latent_check.py")
 latent = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(latent)
 

@@ -1,6 +1,6 @@
 """Sample sheet of the procedural 3D-Shapes-grid: one row per factor, varied over all its values.
 
-    python scripts/render_shapes_samples.py [--out results/disentanglement/procedural_shapes_samples.png]
+    python tools/render_shapes_samples.py [--out results/disentanglement/procedural_shapes_samples.png]
 
 The other factors stay at a fixed base point (cube, so orientation is visible); a visual check that
 every factor changes the image as intended. Also prints the rendering throughput.
@@ -9,19 +9,16 @@ every factor changes the image as intended. Also prints the rendering throughput
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
+import numpy as np
+from PIL import Image, ImageDraw
+
+from benchmark.data.shapes3d import FACTOR_NAMES, FACTOR_SIZES
+from benchmark.data.shapes_render import render
+
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
-
-from benchmark.data.shapes3d import FACTOR_NAMES, FACTOR_SIZES  # noqa: E402
-from benchmark.data.shapes_render import render  # noqa: E402
 
 BASE = (0, 5, 3, 4, 0, 2)  # floor red, wall cyan, object green-yellow, middle scale, cube, -21 degrees
 GAP, LABEL_W = 2, 84

@@ -6,7 +6,7 @@ training codes, and prints the AUROC of that mixture's negative log-likelihood b
 model's own scorer (from ``trajectory.jsonl`` and ``records.jsonl``). If the mixture still separates
 Omniglot where the model's scorer no longer does, the codes keep the information and the scorer lost it.
 
-    python scripts/ood_latent_check.py RUNS_DIR [--models gwae-gmp] [--n-train 10000] [--components 10]
+    python tools/ood_latent_check.py RUNS_DIR [--models gwae-gmp] [--n-train 10000] [--components 10]
 """
 from __future__ import annotations
 
@@ -16,21 +16,17 @@ import sys
 from functools import partial
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import torch
+from sklearn.mixture import GaussianMixture
 
-import torch  # noqa: E402
-from sklearn.mixture import GaussianMixture  # noqa: E402
-
-from benchmark import budgets  # noqa: E402
-from benchmark.data import load_dataset  # noqa: E402
-from benchmark.records.io import RECORDS, run_records  # noqa: E402
-from benchmark.run.trainer import load_checkpoint  # noqa: E402
-from benchmark.suites.base import batched_scores  # noqa: E402
-from core.errors import BenchmarkError  # noqa: E402
-from metrics.ood import ood_metrics  # noqa: E402
-from models import build_model, resolve_config  # noqa: E402
+from benchmark import budgets
+from benchmark.data import load_dataset
+from benchmark.records.io import RECORDS, run_records
+from benchmark.run.trainer import load_checkpoint
+from benchmark.suites.base import batched_scores
+from core.errors import BenchmarkError
+from metrics.ood import ood_metrics
+from models import build_model, resolve_config
 
 
 def _model_auroc(run_dir: Path) -> tuple[str, dict[int, float]]:

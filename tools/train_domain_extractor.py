@@ -1,8 +1,8 @@
 """Train a domain feature extractor for FID (``metrics.extractors.DomainCNN``) and write its card.
 
-    python scripts/train_domain_extractor.py --name mnist-cnn-v1            # about a minute on 2 CPU cores
-    python scripts/train_domain_extractor.py --name fashion-cnn-v1
-    python scripts/train_domain_extractor.py --name mnist-cnn-v1 --check    # accuracy of the committed file
+    python tools/train_domain_extractor.py --name mnist-cnn-v1            # about a minute on 2 CPU cores
+    python tools/train_domain_extractor.py --name fashion-cnn-v1
+    python tools/train_domain_extractor.py --name mnist-cnn-v1 --check    # accuracy of the committed file
 
 Trains on the dataset's ``train`` split (54k, the benchmark's fixed split) with a fixed seed, reports
 the accuracy on ``val`` (6k) and on the official ``test`` set (10k), and writes
@@ -13,20 +13,14 @@ sha256 printed at the end must be pinned in ``metrics.extractors.DOMAIN_CHECKPOI
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import torch
+import torch.nn.functional as F
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from benchmark.data import load_dataset  # noqa: E402
-from benchmark.records.io import write_json  # noqa: E402
-from metrics.extractors import DOMAIN_CHECKPOINTS, WEIGHTS_DIR, DomainCNN, file_sha256  # noqa: E402
+from benchmark.data import load_dataset
+from benchmark.records.io import write_json
+from metrics.extractors import DOMAIN_CHECKPOINTS, WEIGHTS_DIR, DomainCNN, file_sha256
 
 
 @torch.no_grad()

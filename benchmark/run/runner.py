@@ -1,4 +1,4 @@
-"""Execute planned runs (``benchmark.launch.planning``): train, score, write records; score kept budgets.
+"""Execute planned runs (``benchmark.config.run_config.RunSpec``): train, score, write records; score kept budgets.
 
 A run is content-addressed: its id ends in a hash of its resolved config, so rerunning a
 command skips what already has records and resumes what has a last checkpoint. Everything here
@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from benchmark.data import load_dataset
-from benchmark.launch.planning import RunConfig, RunSpec
+from benchmark.config.run_config import RunConfig, RunSpec
 from benchmark.records.io import RECORDS, run_records, write_json, write_records
 from benchmark.run import budgets, heartbeat, provenance
 from benchmark.run.curves import Curves

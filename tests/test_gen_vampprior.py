@@ -121,7 +121,7 @@ def test_the_loss_is_half_squared_error_plus_the_modes_kl_estimate(mode):
 def test_pseudo_inputs_are_trained_by_the_main_optimizer():
     model = make()
     assert model.pseudo_inputs.shape == (5, *SHAPE)
-    assert float(model.pseudo_inputs.min()) >= 0 and float(model.pseudo_inputs.max()) < 1
+    assert float(model.pseudo_inputs.detach().min()) >= 0 and float(model.pseudo_inputs.detach().max()) < 1
     opts = model.build_optimizers()
     assert any(p is model.pseudo_inputs for g in opts["main"].param_groups for p in g["params"])
     before = model.pseudo_inputs.detach().clone()

@@ -243,3 +243,22 @@ def test_modes_configs_and_buffers():
             resolve_config("geco", bad)
     with pytest.raises(NotImplementedError):
         model.terms(batches(1)[0])
+
+
+@pytest.mark.parametrize("mode", ["paper", "fixed"])
+def test_the_trainer_resumes_a_crashed_run_to_the_uninterrupted_state(tmp_path, make_trainer, crash_on_step, mode):
+    kw = {"mode": mode, "lbd_step": 2, "lbd_start": 0.0, "total_steps": 9, "tolerance": 0.0}
+    reference = make_trainer(tmp_path / "a", name="geco", **kw)
+    reference.fit()
+    crashing = make_trainer(tmp_path / "b", name="geco", **kw)
+    restore = crash_on_step(type(crashing.model), 5)  # epoch 2, step 2: epoch 1 (and its validation) was saved
+    with pytest.raises(KeyboardInterrupt):
+        crashing.fit()
+    restore()
+    resumed = make_trainer(tmp_path / "b", name="geco", **kw)
+    assert resumed.fit().finished
+    want, got = reference.model.state_dict(), resumed.model.state_dict()
+    assert float(want["log_lambda"]) != 0.0 and int(want["steps_done"]) == 9
+    assert int(want["running_batches"]) == (9 + 3 * 2 if mode == "paper" else 9)  # 2 validation batches an epoch
+    for k in want:
+        assert torch.equal(want[k], got[k]), k

@@ -197,3 +197,18 @@ def test_modes_and_configs():
     for bad in ({"mode": "optimal"}, {"z_dim": 0}, {"lr": 0.0}):
         with pytest.raises(BenchmarkError, match="sigma-vae"):
             resolve_config("sigma-vae", bad)
+
+
+def test_the_trainer_resumes_a_crashed_run_to_the_uninterrupted_state(tmp_path, make_trainer, crash_on_step):
+    reference = make_trainer(tmp_path / "a", name="sigma-vae", mode="fixed")
+    reference.fit()
+    crashing = make_trainer(tmp_path / "b", name="sigma-vae", mode="fixed")
+    restore = crash_on_step(type(crashing.model), 5)
+    with pytest.raises(KeyboardInterrupt):
+        crashing.fit()
+    restore()
+    resumed = make_trainer(tmp_path / "b", name="sigma-vae", mode="fixed")
+    assert resumed.fit().finished
+    want, got = reference.model.state_dict(), resumed.model.state_dict()
+    for k in want:
+        assert torch.equal(want[k], got[k]), k

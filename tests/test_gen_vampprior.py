@@ -242,3 +242,18 @@ def test_modes_and_configs():
     for bad in ({"mode": "vamp"}, {"num_pseudo_inputs": 1}, {"num_pseudo_inputs": 0}, {"z_dim": 0}):
         with pytest.raises(BenchmarkError, match="vampprior-vae"):
             resolve_config("vampprior-vae", bad)
+
+
+def test_the_trainer_resumes_a_crashed_run_to_the_uninterrupted_state(tmp_path, make_trainer, crash_on_step):
+    reference = make_trainer(tmp_path / "a", name="vampprior-vae", num_pseudo_inputs=5)
+    reference.fit()
+    crashing = make_trainer(tmp_path / "b", name="vampprior-vae", num_pseudo_inputs=5)
+    restore = crash_on_step(type(crashing.model), 5)
+    with pytest.raises(KeyboardInterrupt):
+        crashing.fit()
+    restore()
+    resumed = make_trainer(tmp_path / "b", name="vampprior-vae", num_pseudo_inputs=5)
+    assert resumed.fit().finished
+    want, got = reference.model.state_dict(), resumed.model.state_dict()
+    for k in want:
+        assert torch.equal(want[k], got[k]), k

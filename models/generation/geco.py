@@ -1,5 +1,8 @@
 """GECO (Rezende & Viola 2018) as the GWAE paper's baseline ran it: vaetc's ``models/geco.py`` (develop_may).
 
+Sources: GitHub ganmodokix/vaetc, branch develop_may, ``vaetc/models/geco.py`` (cited below as geco.py:LINE),
+``vaetc/models/vae.py`` and ``vaetc/train.py``; the run settings: GitHub ganmodokix/gwae, ``settings/geco.yaml``.
+
 A VAE trained under a reconstruction constraint: the loss is lambda * C + KL, where C is a moving average of the
 per-image constraint sum (x - x_hat)^2 - tolerance^2, fed through a straight-through estimator (its value is the
 average, its gradient that of the batch), and lambda is moved by a clipped multiplicative step every ``lbd_step``

@@ -1,8 +1,11 @@
 """sigma-VAE with the optimal sigma (Rybkin et al., ICML 2021) and the GWAE paper's version of it.
 
-vaetc's ``models/sigmavae.py`` (develop_may, lines 17-54) computes the batch's optimal decoder scale sigma* but
-its loss is ``rec + KL`` (lines 40-46): sigma* is logged (as ``equivalent_beta`` = 2 sigma*^2) and never used. So
-the baseline the paper ran is a plain VAE; the published method puts sigma* into the Gaussian likelihood.
+Sources: GitHub ganmodokix/vaetc, branch develop_may, ``vaetc/models/sigmavae.py`` (cited as sigmavae.py:LINE);
+GitHub orybkin/sigma-vae-pytorch, ``model.py`` (the authors' code); GitHub ganmodokix/gwae, ``settings/sigmavae.yaml``.
+
+vaetc computes the batch's optimal decoder scale sigma* (sigmavae.py:33-37) but its loss is ``rec + KL``
+(lines 40-46): sigma* is logged (as ``equivalent_beta`` = 2 sigma*^2) and never used. So the baseline the paper
+ran is a plain VAE; the published method puts sigma* into the Gaussian likelihood.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ SIGMA_MODES = ("paper", "fixed")
 @dataclass(frozen=True)
 class SigmaVAEConfig:
     #: ``paper``: vaetc sigmavae.py, loss rec + KL (sigma* computed, unused); ``fixed``: Rybkin et al.'s
-    #: optimal-sigma Gaussian likelihood (their sigma-vae-pytorch model.py, ``optimal_sigma_vae``).
+    #: optimal-sigma Gaussian likelihood (GitHub orybkin/sigma-vae-pytorch, model.py, ``optimal_sigma_vae``).
     mode: str = "paper"
     z_dim: int = 64  # gwae settings/sigmavae.yaml
     lr: float = 1e-4  # gwae settings/sigmavae.yaml; Adam (0.9, 0.999) from vaetc models/vae.py:31-34

@@ -1,9 +1,12 @@
 """VAE with a VampPrior (Tomczak & Welling, AISTATS 2018) and the GWAE paper's version of it.
 
-The prior is a uniform mixture of the encoder's posteriors at K learned pseudo-inputs. vaetc's
-``models/vamppriorvae.py`` (develop_may, lines 12-57) keeps the pseudo-inputs as a raw image-shaped parameter
-initialised U[0, 1) (line 23), encodes them with the data encoder in every loss evaluation (line 42), and
-writes the KL estimate with three departures from the published one (lines 40-48, see ``VampPriorVAE``).
+Sources: GitHub ganmodokix/vaetc, branch develop_may, ``vaetc/models/vamppriorvae.py`` (cited as
+vamppriorvae.py:LINE, or line N); GitHub ganmodokix/gwae, ``settings/vamppriorvae.yaml``.
+
+The prior is a uniform mixture of the encoder's posteriors at K learned pseudo-inputs. vaetc keeps the
+pseudo-inputs as a raw image-shaped parameter initialised U[0, 1) (line 23), encodes them with the data encoder
+in every loss evaluation (line 42), and writes the KL estimate with three departures from the published one
+(lines 40-48, see ``VampPriorVAE``).
 """
 
 from __future__ import annotations

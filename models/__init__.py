@@ -17,6 +17,9 @@ from models.disentangling.annealed_vae import AnnealedVAE
 from models.disentangling.beta_tcvae import BetaTCVAE
 from models.disentangling.dip_vae import DIPVAE
 from models.disentangling.factor_vae import FactorVAE
+from models.generation.geco import GECO
+from models.generation.sigma_vae import SigmaVAE
+from models.generation.vampprior import VampPriorVAE
 from models.gwae.model import GWAE
 from models.gwae.priors import PRIORS, PriorConfig
 from models.vae import VAE
@@ -80,6 +83,21 @@ MODELS.add(
     "annealed-vae",
     ModelSpec(AnnealedVAE),
     "AnnealedVAE (Burgess et al. 2018): gamma |KL - C|, capacity C linear from 0 to c_max",
+)
+MODELS.add(
+    "geco",
+    ModelSpec(GECO),
+    "GECO (Rezende & Viola 2018) as vaetc: lambda (SSE - tolerance^2) + KL, clipped lambda steps; mode paper | fixed",
+)
+MODELS.add(
+    "sigma-vae",
+    ModelSpec(SigmaVAE),
+    "sigma-VAE (Rybkin et al. 2021): paper = vaetc's (a plain VAE), fixed = the optimal-sigma Gaussian likelihood",
+)
+MODELS.add(
+    "vampprior-vae",
+    ModelSpec(VampPriorVAE),
+    "VampPrior VAE (Tomczak & Welling 2018), 500 pseudo-inputs: paper = vaetc's KL and sampler, fixed = published",
 )
 
 

@@ -32,6 +32,10 @@ class BenchmarkModel(nn.Module):
     prior_label: ClassVar[str] = "normal"
     #: What ``sample_prior`` draws from, recorded with every sample-based number (e.g. FID of samples).
     prior_sampler: ClassVar[str] = "normal"
+    #: The config field that holds the run's training budget in steps, for models whose schedules vaetc ties
+    #: to its epoch count (GECO's update start, the two-stage switch, warm-ups): the planner sets it to the run's
+    #: ``max_epochs x steps_per_epoch`` where that is known, so a CPU-sized budget runs the whole schedule.
+    budget_field: ClassVar[str | None] = None
 
     def __init__(self, config, image_shape: tuple[int, int, int]) -> None:
         super().__init__()

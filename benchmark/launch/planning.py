@@ -171,7 +171,7 @@ def plan(
     for model in models or list(suite.models):
         mine = overrides_for(model, overrides)
         used |= set(mine)
-        params = merge({"z_dim": preset.z_dim}, preset.model_overrides.get(model, {}))
+        params = merge({"z_dim": preset.z_dim, **budget_of(model, train)}, preset.model_overrides.get(model, {}))
         cfg = resolve_config(model, merge(params, mine))
         for seed in seeds if seeds is not None else list(preset.seeds):
             evaluation = EvalConfig(preset.checkpoints, preset.representations, seed, preset.n_gw, preset.eval_params)
@@ -181,6 +181,15 @@ def plan(
     if unused:
         raise BenchmarkError(f"override key(s) {', '.join(unused)} match no config field of the selected models")
     return specs
+
+
+def budget_of(model: str, train: TrainConfig) -> dict[str, int]:
+    """The run's step budget for a model whose schedules follow it (``BenchmarkModel.budget_field``), where the
+    preset caps its epochs' steps; an uncapped epoch's length depends on the data, so the model's default stays."""
+    field_name = MODELS.get(model).cls.budget_field
+    if field_name is None or train.steps_per_epoch is None:
+        return {}
+    return {field_name: train.max_epochs * train.steps_per_epoch}
 
 
 def suite_preset(suite: Suite, name: str) -> Preset:

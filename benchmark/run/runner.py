@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from benchmark.data import load_dataset
 from benchmark.config.run_config import RunConfig, RunSpec
+from benchmark.data import load_dataset
 from benchmark.records.io import RECORDS, run_records, write_json, write_records
 from benchmark.run import budgets, heartbeat, provenance
 from benchmark.run.curves import Curves

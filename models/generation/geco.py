@@ -104,6 +104,7 @@ class GECO(VAE):
 
     config_cls = GECOConfig
     ood_scorer = "prior_nll"
+    budget_field = "total_steps"
 
     def __init__(self, config: GECOConfig, image_shape: tuple[int, int, int]) -> None:
         super().__init__(config, image_shape)

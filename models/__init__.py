@@ -15,6 +15,8 @@ from models.base import BenchmarkModel
 from models.dagmm import DAGMM
 from models.disentangling import DIPVAE, AnnealedVAE, BetaTCVAE
 from models.factorvae import FactorVAE
+from models.generation.ladder_vae import LadderVAE
+from models.generation.vlae import VLAE
 from models.gwae import GWAE
 from models.priors import PRIORS, PriorConfig
 from models.vae import VAE
@@ -78,6 +80,16 @@ MODELS.add(
     "annealed-vae",
     ModelSpec(AnnealedVAE),
     "AnnealedVAE (Burgess et al. 2018): gamma |KL - C|, capacity C linear from 0 to c_max",
+)
+MODELS.add(
+    "ladder-vae",
+    ModelSpec(LadderVAE),
+    "Ladder VAE (Sonderby et al. 2016), 3 levels, latent BN, KL warm-up; mode paper (vaetc's) | fixed",
+)
+MODELS.add(
+    "vlae",
+    ModelSpec(VLAE),
+    "VLAE (Zhao et al. 2017, vaetc's vladderae): 4 latent blocks injected at 4 decoder depths, ELBO",
 )
 
 

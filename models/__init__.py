@@ -18,8 +18,10 @@ from models.disentangling.beta_tcvae import BetaTCVAE
 from models.disentangling.dip_vae import DIPVAE
 from models.disentangling.factor_vae import FactorVAE
 from models.generation.geco import GECO
+from models.generation.ladder_vae import LadderVAE
 from models.generation.sigma_vae import SigmaVAE
 from models.generation.vampprior import VampPriorVAE
+from models.generation.vlae import VLAE
 from models.gwae.model import GWAE
 from models.gwae.priors import PRIORS, PriorConfig
 from models.vae import VAE
@@ -98,6 +100,16 @@ MODELS.add(
     "vampprior-vae",
     ModelSpec(VampPriorVAE),
     "VampPrior VAE (Tomczak & Welling 2018), 500 pseudo-inputs: paper = vaetc's KL and sampler, fixed = published",
+)
+MODELS.add(
+    "ladder-vae",
+    ModelSpec(LadderVAE),
+    "Ladder VAE (Sonderby et al. 2016), 3 levels, latent BN, KL warm-up; mode paper (vaetc's) | fixed",
+)
+MODELS.add(
+    "vlae",
+    ModelSpec(VLAE),
+    "VLAE (Zhao et al. 2017, vaetc's vladderae): 4 latent blocks injected at 4 decoder depths, ELBO",
 )
 
 

@@ -15,6 +15,9 @@ from models.base import BenchmarkModel
 from models.dagmm import DAGMM
 from models.disentangling import DIPVAE, AnnealedVAE, BetaTCVAE
 from models.factorvae import FactorVAE
+from models.generation.guided_vae import GuidedVAE
+from models.generation.two_stage import TwoStageVAE
+from models.generation.vitae import VITAE
 from models.gwae import GWAE
 from models.priors import PRIORS, PriorConfig
 from models.vae import VAE
@@ -78,6 +81,21 @@ MODELS.add(
     "annealed-vae",
     ModelSpec(AnnealedVAE),
     "AnnealedVAE (Burgess et al. 2018): gamma |KL - C|, capacity C linear from 0 to c_max",
+)
+MODELS.add(
+    "two-stage-vae",
+    ModelSpec(TwoStageVAE),
+    "Two-stage VAE (Dai & Wipf 2019): image VAE with learned gamma, then a latent VAE from half the step budget",
+)
+MODELS.add(
+    "guided-vae",
+    ModelSpec(GuidedVAE),
+    "Guided-VAE (Ding et al. 2020, unsupervised): VAE + deformable-PCA branch on [z_def, z_cont] + orthogonality",
+)
+MODELS.add(
+    "u-vitae",
+    ModelSpec(VITAE),
+    "U-VITAE (Detlefsen & Hauberg 2019): appearance decoder warped by a z_p displacement field (vaetc's vitae)",
 )
 
 

@@ -40,7 +40,8 @@ class TwoStageVAEConfig:
     #: Steps of the whole run; the stage switches at half of it. Default: vaetc's budget at CelebA,
     #: settings/twostagevae.yaml epochs 200 x 2,544 batches per epoch. Suites set their own budget.
     total_steps: int = 508_800
-    #: What ``eval_batch`` reports as ``loss`` (early stopping, best checkpoint): see ``TwoStageVAE``.
+    #: What ``eval_batch`` reports as ``loss`` (early stopping, best checkpoint). ``bound`` (ours): the whole
+    #: model's negative ELBO; ``stage``: vaetc's, the active stage's loss (twostagevae.py:266-271). See ``TwoStageVAE``.
     val_loss: str = "bound"
 
     def __post_init__(self) -> None:
@@ -179,7 +180,11 @@ class TwoStageVAE(BenchmarkModel):
     rec_1(x|z) - H[q(z|x)] + L_2(z), i.e. the N(0, I) prior term of KL = -H + E[-log N(z)] replaced by the
     second stage's bound on -log p(z), at the same z. Both stages' values bound -log p(x), so the best
     checkpoint (and early stopping) picks the better sampler; ``stage_loss`` always carries vaetc's value, and
-    ``val_loss="stage"`` reproduces vaetc's choice. ``diagnostics`` records the checkpoint's stage with its scores.
+    ``val_loss="stage"`` reproduces vaetc's choice. The ``last`` checkpoint is the final stage's model either
+    way (the two-stage sampler once the run passes half its budget), and ``diagnostics`` records each scored
+    checkpoint's stage. The stage-2 bound is a one-sample estimate, noisier than stage 1's analytic KL.
+
+    The default OoD score (the N(0, I) NLL of the code) is the prior NLL of z in stage 1 and of u in stage 2.
     """
 
     config_cls = TwoStageVAEConfig

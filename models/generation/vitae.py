@@ -68,7 +68,8 @@ def vaetc_identity_grid(size: int) -> Tensor:
 
     pos = linspace(-1, 1, size). ``grid_sample`` reads channel 0 as x (the column), so output pixel (i, j)
     samples column i and row j: a transpose. With align_corners=False, +-1 are the outer pixel edges, not
-    centres, so the sampling is also scaled by (size - 1) / size about the centre (a slight blur).
+    centres: pixel i is read at i + (i - c) / (size - 1), c the centre, so the image also shrinks by
+    (size - 1) / size about the centre (a slight blur).
     """
     pos = torch.linspace(-1, 1, size)
     rows, cols = torch.meshgrid(pos, pos, indexing="ij")

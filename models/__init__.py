@@ -18,9 +18,12 @@ from models.disentangling.beta_tcvae import BetaTCVAE
 from models.disentangling.dip_vae import DIPVAE
 from models.disentangling.factor_vae import FactorVAE
 from models.generation.geco import GECO
+from models.generation.guided_vae import GuidedVAE
 from models.generation.ladder_vae import LadderVAE
 from models.generation.sigma_vae import SigmaVAE
+from models.generation.two_stage import TwoStageVAE
 from models.generation.vampprior import VampPriorVAE
+from models.generation.vitae import VITAE
 from models.generation.vlae import VLAE
 from models.gwae.model import GWAE
 from models.gwae.priors import PRIORS, PriorConfig
@@ -110,6 +113,21 @@ MODELS.add(
     "vlae",
     ModelSpec(VLAE),
     "VLAE (Zhao et al. 2017, vaetc's vladderae): 4 latent blocks injected at 4 decoder depths, ELBO",
+)
+MODELS.add(
+    "two-stage-vae",
+    ModelSpec(TwoStageVAE),
+    "Two-stage VAE (Dai & Wipf 2019): image VAE with learned gamma, then a latent VAE from half the step budget",
+)
+MODELS.add(
+    "guided-vae",
+    ModelSpec(GuidedVAE),
+    "Guided-VAE (Ding et al. 2020, unsupervised): VAE + deformable-PCA branch on [z_def, z_cont] + orthogonality",
+)
+MODELS.add(
+    "u-vitae",
+    ModelSpec(VITAE),
+    "U-VITAE (Detlefsen & Hauberg 2019): appearance decoder warped by a z_p displacement field (vaetc's vitae)",
 )
 
 

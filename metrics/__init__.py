@@ -15,6 +15,7 @@ from metrics.base import (
     Score,
     below_reference,
     mark_reduced,
+    reduced_note,
 )
 from metrics.disentanglement import DCI_SPECS, MIG_SPEC, SAP_SPEC, dci, dci_matrix_scores, mig, sap
 from metrics.dlib_scores import (
@@ -56,6 +57,7 @@ __all__ = [
     "Score",
     "below_reference",
     "mark_reduced",
+    "reduced_note",
     "INCEPTION_SUFFIX",
     "Metric",
     "better",

@@ -9,7 +9,7 @@ rename outputs by hand. A metric registered without a direction for every record
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_type_hints
 
@@ -194,3 +194,12 @@ def mark_reduced(spec: str) -> str:
     if not below:
         return spec
     return f"{spec}/{REDUCED}=reference " + ",".join(f"{k}={v}" for k, v in sorted(below.items()))
+
+
+def reduced_note(specs: Iterable[str]) -> str:
+    """What a page or plot says of specs below their reference's counts (``""`` where none is)."""
+    below = {k: v for spec in set(specs) for k, v in below_reference(spec).items()}
+    if not below:
+        return ""
+    counts = ", ".join(f"{k} {v:,}" for k, v in sorted(below.items()))
+    return f"below the reference counts ({counts}): biased, not comparable with published values"

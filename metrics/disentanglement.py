@@ -518,7 +518,8 @@ DCI_PARTS = ("disentanglement", "completeness", "informativeness")
 
 
 def _dci_fast(data: FactorCodes, seed: int, specs: Sequence[str] = ()) -> list[Score]:
-    """The trajectory variant: the ``fast`` spec only (dlib's gradient boosting costs about a minute)."""
+    """The trajectory variant: the ``fast`` spec only, whatever ``specs`` the suite lists (dlib's gradient
+    boosting costs about a minute per representation)."""
     return dci_scores(data, seed, ("fast",))
 
 

@@ -178,8 +178,6 @@ class Suite:
     trajectory: Trajectory
     #: Training dataset when the user gives a data root (the real data), if it differs.
     root_dataset: str | None = None
-    #: The registered metrics ``evaluate`` and the trajectory pass score, with their parameters.
-    metrics: tuple[MetricUse, ...] = ()
 
     def train_dataset(self, from_root: bool) -> str:
         return self.root_dataset if (from_root and self.root_dataset) else self.dataset

@@ -236,5 +236,4 @@ register(Suite(
     headline=Headline("dci_dlib_disentanglement", "last", "sample"),
     gw_set=DCI_TEST,
     trajectory=Trajectory("dci_fast_disentanglement", "sample", score_budget),
-    metrics=METRICS,
 ))

@@ -288,7 +288,6 @@ def _register(name: str, summary: str, dataset: str, root_dataset: str | None) -
         gw_set=REAL,
         # the mean pass scores the samples too; with the domain extractor it costs seconds, with Inception more
         trajectory=Trajectory("fid_samples", SAMPLES_PASS, evaluate),
-        metrics=METRICS,
     ))
 
 

@@ -104,5 +104,4 @@ register(Suite(
     headline=Headline("auroc", "last", "sample"),
     gw_set=ID_SET,
     trajectory=Trajectory("auroc", "sample", evaluate),  # every OoD metric: scoring is two encoder passes
-    metrics=METRICS,
 ))

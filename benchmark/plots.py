@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from core.storage import write_bytes_atomic
-from metrics import better
+from metrics import better, reduced_note
 
 
 class _Pyplot:
@@ -135,6 +135,8 @@ def metric_bars(records: pd.DataFrame, metric: str, path: Path, title: str | Non
     lines = [title or words, f"{better(metric)} is better; {bars}"]
     if extractor:
         lines.insert(1, f"features: {extractor}")
+    if note := reduced_note(sub.get("metric_spec", [])):
+        lines.insert(1, textwrap.fill(note, 100))
     if metric == "auroc":
         ax.axhline(0.5, color="k", ls=":", lw=1, label="chance (0.5)")
     ax.set_ylabel(words + (f" ({extractor} features)" if extractor else ""))

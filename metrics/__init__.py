@@ -3,9 +3,20 @@
 Metrics never import models or the trainer, so they can be tested against reference
 implementations on synthetic arrays and reused on saved scores. Each family exports its
 functions and a ``*_SPEC`` string, recorded with every number it produces, that changes
-whenever a definition changes.
+whenever a definition changes, and registers its metrics under the one signature of ``metrics.base``.
 """
 
+from metrics.base import (
+    FactorCodes,
+    FeatureSets,
+    OodScores,
+    PairedDistances,
+    Reconstructions,
+    Score,
+    below_reference,
+    mark_reduced,
+    reduced_note,
+)
 from metrics.disentanglement import DCI_SPECS, MIG_SPEC, SAP_SPEC, dci, dci_matrix_scores, mig, sap
 from metrics.dlib_scores import (
     BETA_VAE_SPEC,
@@ -38,6 +49,15 @@ from metrics.registry import (
 )
 
 __all__ = [
+    "FactorCodes",
+    "FeatureSets",
+    "OodScores",
+    "PairedDistances",
+    "Reconstructions",
+    "Score",
+    "below_reference",
+    "mark_reduced",
+    "reduced_note",
     "INCEPTION_SUFFIX",
     "Metric",
     "better",

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from metrics.base import HIGHER, FactorCodes, Score, each, metric, tagged
+
 #: One versioned id per DCI definition; bump the version whenever a definition changes.
 DCI_SPECS: dict[str, str] = {"dlib": "dci@dlib-v1", "vaetc": "dci@vaetc-v1", "fast": "dci@fast-v1"}
 MIG_SPEC = "mig@dlib-v1"
@@ -508,3 +510,43 @@ def sap(
         "params": {"continuous_factors": bool(continuous_factors), "C": float(C), "seed": int(seed)},
         "score_matrix": s,
     }
+
+
+# ----------------------------------------------------------------------------- registered signature
+
+DCI_PARTS = ("disentanglement", "completeness", "informativeness")
+
+
+def _dci_trajectory(data: FactorCodes, seed: int, specs: Sequence[str] = ()) -> list[Score]:
+    """The trajectory variant: the ``fast`` spec only, whatever ``specs`` the suite lists (dlib's gradient
+    boosting costs about a minute per representation)."""
+    return dci_scores(data, seed, ("fast",))
+
+
+@metric("dci", dci, ", ".join(DCI_SPECS.values()), each(
+    [f"dci_{s}_{m}" for s in DCI_SPECS for m in DCI_PARTS], HIGHER),
+    "disentanglement, completeness, informativeness of codes vs discrete factors; specs "
+    + ", ".join(f"{k}={v}" for k, v in DCI_SPECS.items())
+    + " (dlib: disentanglement_lib GBT; vaetc: GWAE authors' RF; fast: subsampled estimate of dlib)",
+    fast=_dci_trajectory)
+def dci_scores(data: FactorCodes, seed: int, specs: Sequence[str] = ("dlib",)) -> list[Score]:
+    """DCI with every spec in ``specs``: three record names per spec."""
+    out = []
+    for spec in specs:
+        r = dci(data.codes_train, data.factors_train, data.codes_test, data.factors_test, spec=spec, seed=seed)
+        out += [Score(f"dci_{spec}_{part}", r[part], tagged(r)) for part in DCI_PARTS]
+    return out
+
+
+@metric("mig", mig, MIG_SPEC, {"mig": HIGHER},
+        f"{MIG_SPEC}: mutual information gap, 20-bin histogram codes (disentanglement_lib)", cheap=True)
+def mig_scores(data: FactorCodes, seed: int, n_bins: int = 20) -> list[Score]:
+    r = mig(data.codes_train, data.factors_train, n_bins=n_bins, seed=seed)
+    return [Score("mig", r["mig"], tagged(r))]
+
+
+@metric("sap", sap, SAP_SPEC, {"sap": HIGHER},
+        f"{SAP_SPEC}: SAP score, 1-D LinearSVC(C=0.01) accuracy gap (disentanglement_lib)")
+def sap_scores(data: FactorCodes, seed: int) -> list[Score]:
+    r = sap(data.codes_train, data.factors_train, data.codes_test, data.factors_test, seed=seed)
+    return [Score("sap", r["sap"], tagged(r))]

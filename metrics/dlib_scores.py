@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from metrics.base import HIGHER, LOWER, FactorCodes, Score, each, metric, tagged
 from metrics.disentanglement import _codes, _count, _factors, _split, histogram_discretize
 
 BETA_VAE_SPEC = "beta_vae_score@dlib-v1"
@@ -379,6 +380,63 @@ def unsupervised_scores(codes: ArrayLike, n_bins: int = 20, seed: int = 0) -> di
         "spec": UNSUPERVISED_SPEC,
         "params": {"n_bins": int(n_bins), "seed": int(seed)},
     }
+
+
+# ----------------------------------------------------------------------------- registered signature
+
+
+@metric("beta_vae_score", beta_vae_score, BETA_VAE_SPEC, {"beta_vae_score": HIGHER},
+        f"{BETA_VAE_SPEC}: logistic-regression accuracy of the fixed factor from mean |code differences| of "
+        "batch pairs (interventional: factor sampler + representation function)",
+        reference={k: BETA_VAE_DEFAULTS[k] for k in ("num_train", "num_eval")})
+def beta_vae_scores(data: FactorCodes, seed: int, **counts: Any) -> list[Score]:
+    r = beta_vae_score(data.sample_factors, data.represent, seed=seed, **counts)  # type: ignore[arg-type]
+    return [Score("beta_vae_score", r["eval_accuracy"], tagged(r),
+                  {"train_accuracy": r["train_accuracy"], **_chosen(data)})]
+
+
+@metric("factor_vae_score", factor_vae_score, FACTOR_VAE_SPEC, {"factor_vae_score": HIGHER},
+        f"{FACTOR_VAE_SPEC}: majority-vote accuracy of the fixed factor from the least-variance std-scaled code "
+        "dim, collapsed dims pruned (interventional)",
+        reference={k: FACTOR_VAE_DEFAULTS[k] for k in ("num_train", "num_eval", "num_variance_estimate")})
+def factor_vae_scores(data: FactorCodes, seed: int, **counts: Any) -> list[Score]:
+    r = factor_vae_score(data.sample_factors, data.represent, seed=seed, **counts)  # type: ignore[arg-type]
+    return [Score("factor_vae_score", r["eval_accuracy"], tagged(r), {
+        "train_accuracy": r["train_accuracy"], "num_active_dims": r["num_active_dims"], **_chosen(data)})]
+
+
+def _chosen(data: FactorCodes) -> dict[str, str]:
+    """The interventional scores draw their own points: images with chosen factors from the set's grid."""
+    return {"eval_dataset": f"{data.name}, chosen factors"} if data.name else {}
+
+
+@metric("modularity_explicitness", modularity_explicitness, MODULARITY_SPEC, each(
+    ["modularity", "explicitness"], HIGHER),
+    f"{MODULARITY_SPEC}: Ridgeway & Mozer modularity (20-bin MI) and explicitness (logistic-regression ROC-AUC)")
+def modularity_explicitness_scores(data: FactorCodes, seed: int) -> list[Score]:
+    r = modularity_explicitness(data.codes_train, data.factors_train, data.codes_test, data.factors_test, seed=seed)
+    return [Score("modularity", r["modularity_score"], tagged(r)),
+            Score("explicitness", r["explicitness_score_test"], tagged(r))]
+
+
+@metric("irs", irs, IRS_SPEC, {"irs": HIGHER},
+        f"{IRS_SPEC}: interventional robustness score (Suter et al.), 0.99 quantile")
+def irs_scores(data: FactorCodes, seed: int) -> list[Score]:
+    r = irs(data.codes_train, data.factors_train, seed=seed)
+    return [Score("irs", r["irs"], tagged(r), {"num_active_dims": r["num_active_dims"]})]
+
+
+UNSUPERVISED = ("gaussian_total_correlation", "gaussian_wasserstein_correlation",
+                "gaussian_wasserstein_correlation_norm", "mutual_info_score")
+
+
+@metric("unsupervised", unsupervised_scores, UNSUPERVISED_SPEC, each(list(UNSUPERVISED), LOWER),
+        f"{UNSUPERVISED_SPEC}: Gaussian total correlation, Gaussian Wasserstein dependency and mean pairwise MI of "
+        "the code dims (lower = more independent)",
+        unplotted=("gaussian_wasserstein_correlation",))  # its normalised form is plotted: scale-free
+def unsupervised(data: FactorCodes, seed: int) -> list[Score]:
+    r = unsupervised_scores(data.codes_train, seed=seed)
+    return [Score(name, r[name], tagged(r)) for name in UNSUPERVISED]
 
 
 __all__: Sequence[str] = (

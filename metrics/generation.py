@@ -10,9 +10,21 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from metrics.base import HIGHER, LOWER, FeatureSets, Reconstructions, Score, each, metric
+from metrics.extractors import EXTRACTORS
+
 #: Per-image MSE floor of ``psnr``: a perfect reconstruction scores 100 dB instead of +inf.
 PSNR_MSE_FLOOR = 1e-10
 KID_SUBSETS, KID_SUBSET_SIZE, KID_DEGREE = 100, 1000, 3  # torch-fidelity's defaults
+#: Frechet distance of feature Gaussians (eigen route, float64); the extractor is appended: ``fid-v1@mnist-cnn-v1``.
+FID_SPEC = "fid-v1"
+#: KID: unbiased MMD^2, cubic polynomial kernel, averaged over random subsets (torch-fidelity's estimator).
+KID_SPEC = "kid-v1"
+#: PSNR: per-image 10 log10(1 / MSE) on [0, 1] images, MSE floored at 1e-10 (100 dB), averaged over images.
+PSNR_SPEC = "psnr-v1/max=1,mse_floor=1e-10,mean_of_per_image"
+#: Generation metrics are recorded per image set, and with a suffix for the Inception features beside a domain
+#: extractor (``fid_samples_inception``).
+IMAGE_SETS, INCEPTION_SUFFIX = ("samples", "recon"), "_inception"
 
 
 def _vector(values: ArrayLike, name: str) -> NDArray[np.float64]:
@@ -149,3 +161,40 @@ def psnr_per_image(x: ArrayLike, y: ArrayLike) -> NDArray[np.float64]:
 def psnr(x: ArrayLike, y: ArrayLike) -> float:
     """Mean over images of the per-image PSNR (``psnr_per_image``), in dB; images in [0, 1]."""
     return float(psnr_per_image(x, y).mean())
+
+
+# ----------------------------------------------------------------------------- registered signature
+
+
+def _per_set(prefix: str) -> list[str]:
+    return [f"{prefix}_{s}{suffix}" for s in IMAGE_SETS for suffix in ("", INCEPTION_SUFFIX)]
+
+
+def _tail(data: FeatureSets) -> str:
+    return f"n_real={len(data.real)},n_fake={len(data.fake)},resize={data.resize},quantize={data.quantize}"
+
+
+@metric("fid", fid_from_features, FID_SPEC, each(_per_set("fid"), LOWER),
+        f"{FID_SPEC}: Frechet distance of two feature sets' Gaussian fits (float64, eigen-decomposition matrix "
+        "square root); extractors: " + ", ".join(EXTRACTORS.names()), cheap=True)
+def fid_scores(data: FeatureSets, seed: int) -> list[Score]:
+    spec = f"{FID_SPEC}@{data.extractor}/{_tail(data)}"
+    return [Score(f"fid_{data.kind}{data.suffix}", fid_from_features(data.real, data.fake), spec)]
+
+
+@metric("kid", kid, KID_SPEC, each(_per_set("kid"), LOWER),
+        f"{KID_SPEC}: kernel Inception distance, 100 subsets of <= 1,000 points, (x.y/d + 1)^3", cheap=True,
+        unplotted=tuple(_per_set("kid")))
+def kid_scores(data: FeatureSets, seed: int, subsets: int = KID_SUBSETS,
+               subset_size: int = KID_SUBSET_SIZE) -> list[Score]:
+    k = kid(data.real, data.fake, subsets=subsets, subset_size=subset_size, seed=seed)
+    spec = f"{KID_SPEC}@{data.extractor}/subsets={k['subsets']},subset_size={k['subset_size']},degree=3,{_tail(data)}"
+    return [Score(f"kid_{data.kind}{data.suffix}", k["kid"], spec, {"kid_std": k["kid_std"]})]
+
+
+@metric("psnr", psnr, PSNR_SPEC, {"psnr": HIGHER},
+        f"{PSNR_SPEC}: mean per-image PSNR of reconstructions, images in [0, 1]", cheap=True)
+def psnr_scores(data: Reconstructions, seed: int) -> list[Score]:
+    values = data.per_image_psnr
+    return [Score("psnr", float(values.mean()), f"{PSNR_SPEC}/n={len(values)}",
+                  {"n_eval": len(values), "psnr_std": float(values.std())})]

@@ -17,6 +17,11 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from metrics.base import LOWER, PairedDistances, Score, each, metric
+
+#: POT's solvers on (optionally mean-normalized) distances, v1.
+GW_SPEC = "gw@pot-v1"
+
 LOSSES = ("square_loss", "kl_loss")
 
 
@@ -101,3 +106,15 @@ def gw_distortion(
     else:
         gw = float(ot.gromov.entropic_gromov_wasserstein2(c1, c2, p, q, loss_fun=loss, epsilon=epsilon))
     return {"gw": gw, "identity_distortion": identity_distortion, "n": size}
+
+
+@metric("gw_distortion", gw_distortion, GW_SPEC, each(["gw_distortion", "gw_identity_distortion"], LOWER),
+        f"{GW_SPEC}: Gromov-Wasserstein discrepancy and identity-coupling distortion between data and codes",
+        unplotted=("gw_distortion", "gw_identity_distortion"))
+def gw_scores(data: PairedDistances, seed: int) -> list[Score]:
+    """The GW diagnostic on every point of ``data`` (the caller subsamples), mean-normalised distances."""
+    out = gw_distortion(data.data, data.codes, seed=seed)
+    spec = f"{GW_SPEC}/n={out['n']}/solver=gw/loss=square_loss/normalize=mean"
+    extras = {"n_eval": out["n"]}
+    return [Score("gw_distortion", out["gw"], spec, extras),
+            Score("gw_identity_distortion", out["identity_distortion"], spec, extras)]

@@ -21,7 +21,12 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from metrics.base import HIGHER, LOWER, OodScores, Score, each, metric
+
 TPR_LEVEL = 0.95
+#: OpenOOD conventions (OoD positive, higher score = more OoD). v2: AP named ``ap_*`` and OpenOOD's trapezoid
+#: AUPR and drop-intermediate FPR@95 added as ``*_openood``.
+OOD_SPEC = "ood@openood-v2"
 
 
 def _scores(values: ArrayLike, name: str) -> NDArray[np.float64]:
@@ -134,3 +139,17 @@ def roc_curve(
         keep = np.unique(np.round(np.linspace(0, fpr.size - 1, max_points)).astype(np.int64))
         fpr, tpr = fpr[keep], tpr[keep]
     return fpr, tpr
+
+
+#: Every OoD metric is two encoder passes and one sort: cheap enough for the trajectory pass.
+@metric("ood", ood_metrics, OOD_SPEC, {
+    **each(["auroc", "ap_in", "ap_out", "aupr_in_openood", "aupr_out_openood"], HIGHER),
+    **each(["fpr95", "fpr95_openood"], LOWER)},
+    f"{OOD_SPEC}: AUROC, AP-in/out, FPR@95%TPR, and OpenOOD's trapezoid AUPR-in/out and FPR@95 (*_openood) "
+    "(OoD positive)", cheap=True, unplotted=("ap_in", "ap_out", "aupr_in_openood", "aupr_out_openood", "fpr95",
+                                             "fpr95_openood"))
+def ood_scores(data: OodScores, seed: int) -> list[Score]:
+    """Each OoD metric of ``data``'s scores; the spec names the scorer that produced them."""
+    spec = f"{OOD_SPEC}/scorer={data.scorer}"
+    extras = {"scorer": data.scorer, "n_id": len(data.id_scores), "n_ood": len(data.ood_scores)}
+    return [Score(name, float(v), spec, extras) for name, v in ood_metrics(data.id_scores, data.ood_scores).items()]

@@ -22,7 +22,7 @@ from benchmark.records.io import RECORDS, iter_runs
 from benchmark.results.stats import mean_ci
 from benchmark.suites import SUITES
 from core.storage import write_bytes_atomic
-from metrics import better
+from metrics import better, mark_reduced
 
 GROUP = [
     "model", "prior", "mode", "hparams", "dataset", "eval_dataset", "checkpoint", "representation", "metric",
@@ -68,6 +68,8 @@ def usable_records(out: Path, warn: bool = True) -> list[dict]:
         for record in found:
             filled = {**DEFAULTS, **{k: v for k, v in record.items() if v is not None}}
             filled.setdefault("metric_spec", record["metric"])
+            # a count below the metric's reference is marked from the spec itself: older records need no rewrite
+            filled["metric_spec"] = mark_reduced(filled["metric_spec"])
             records.append(filled)
     return records
 

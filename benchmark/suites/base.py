@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -11,9 +12,10 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from benchmark import plots
 from benchmark.config.run_config import DataConfig, TrainConfig
 from core.registry import Registry
-from metrics import GW_SPEC, gw_distortion
+from metrics import METRICS, PairedDistances
 from models.base import BenchmarkModel, Representation
 
 
@@ -111,6 +113,50 @@ class Trajectory:
     score: Callable[[EvalContext], Scores]
 
 
+def _no_params(_eval_params: Any) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class MetricUse:
+    """One line of a suite's metric list: a registered metric (``metrics.METRICS``) and its parameters, read
+    from the suite's typed evaluation parameters (the seed is the run's evaluation seed, passed by the loop)."""
+
+    name: str
+    params: Callable[[Any], dict[str, Any]] = _no_params
+
+    def __post_init__(self) -> None:
+        METRICS.get(self.name)  # a misspelt metric fails where the suite is defined
+
+
+def score_metrics(uses: Sequence[MetricUse], data: Any, ctx: EvalContext, common: Mapping[str, Any],
+                  fast: bool = False) -> list[dict[str, Any]]:
+    """The one scoring loop: every listed metric that takes ``data``'s type, through its registered signature
+    (``fast``: the cheap variant of the trajectory pass; metrics without one are skipped), one record row per
+    named score with ``common`` fields and what the metric cost (``metric_s``, for choosing counts)."""
+    rows = []
+    for use in uses:
+        metric = METRICS.get(use.name)
+        fn = metric.fast if fast else metric.score
+        if fn is None or not isinstance(data, metric.takes):  # type: ignore[arg-type]
+            continue
+        start = time.perf_counter()
+        scores = fn(data, seed=ctx.seed, **use.params(ctx.params))
+        cost = {"metric_s": round(time.perf_counter() - start, 2)}
+        rows += [{"metric": s.name, "value": float(s.value), "metric_spec": s.spec, **common, **cost, **s.extras}
+                 for s in scores]
+    return rows
+
+
+def plot_metrics(uses: Sequence[MetricUse], records: pd.DataFrame, dest: Path,
+                 titles: Mapping[str, str] | None = None) -> list[Path]:
+    """A bar chart of every record name the listed metrics yield and ``records`` hold, unless a metric opts
+    out (``Metric.unplotted``)."""
+    present = set(records.metric.unique())
+    names = sorted({n for use in uses for n in METRICS.get(use.name).plotted()} & present)
+    return [plots.metric_bars(records, name, dest / f"{name}.png", (titles or {}).get(name)) for name in names]
+
+
 @dataclass(frozen=True)
 class Suite:
     name: str
@@ -158,11 +204,8 @@ def gw_diagnostic(ctx: EvalContext, dataset: Any, n: int) -> list[dict[str, Any]
     with torch.no_grad():
         codes = torch.cat([ctx.model.encode(x.to(ctx.device), ctx.representation).cpu()
                            for x in sample.batches(ctx.batch_size)])
-    out = gw_distortion(images.flatten(1).double().numpy(), codes.double().numpy(), seed=ctx.seed)
-    spec = f"{GW_SPEC}/n={out['n']}/solver=gw/loss=square_loss/normalize=mean"
-    common = {"metric_spec": spec, "eval_dataset": sample.name, "n_eval": out["n"]}
-    return [{"metric": "gw_distortion", "value": out["gw"], **common},
-            {"metric": "gw_identity_distortion", "value": out["identity_distortion"], **common}]
+    data = PairedDistances(images.flatten(1).double().numpy(), codes.double().numpy())
+    return score_metrics((MetricUse("gw_distortion"),), data, ctx, {"eval_dataset": sample.name})
 
 
 def batched_scores(fn: Callable[[Tensor], Tensor], dataset: Any, batch_size: int, device: torch.device) -> Tensor:

@@ -14,7 +14,6 @@ a re-implementation, so its numbers are not comparable with published 3D Shapes 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,19 +25,19 @@ import torch
 from benchmark import plots
 from benchmark.config.run_config import DataConfig, TrainConfig
 from benchmark.data import load_dataset
-from benchmark.suites.base import EvalContext, Headline, Preset, Scores, Suite, Trajectory, register
-from metrics import (
-    DCI_SPECS,
-    GridFactorSampler,
-    beta_vae_score,
-    dci,
-    factor_vae_score,
-    irs,
-    mig,
-    modularity_explicitness,
-    sap,
-    unsupervised_scores,
+from benchmark.suites.base import (
+    EvalContext,
+    Headline,
+    MetricUse,
+    Preset,
+    Scores,
+    Suite,
+    Trajectory,
+    plot_metrics,
+    register,
+    score_metrics,
 )
+from metrics import DCI_SPECS, FactorCodes, GridFactorSampler
 
 DCI_TRAIN, DCI_TEST = "dci-train", "dci-test"
 #: Interventional-score counts of the default preset, ours (C): disentanglement_lib's batch of 64 and prune
@@ -145,47 +144,32 @@ def represent_factors(ctx: EvalContext, dataset: Any):
     return represent
 
 
-def _timed(fn, *args, **kwargs) -> tuple[dict[str, Any], dict[str, float]]:
-    start = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, {"metric_s": round(time.perf_counter() - start, 2)}  # what a metric costs, for choosing counts
+#: The suite's metrics, in record order; parameters from ``DisentanglementEval``. The trajectory pass scores the
+#: cheap variants (DCI ``fast``, MIG): the dlib DCI's gradient boosting costs about a minute per representation,
+#: and the ``fast`` spec ranks models alike (see README).
+METRICS = (
+    MetricUse("dci", lambda p: {"specs": p.dci_specs}),
+    MetricUse("mig"),
+    MetricUse("sap"),
+    MetricUse("modularity_explicitness"),
+    MetricUse("irs"),
+    MetricUse("unsupervised"),
+    MetricUse("beta_vae_score", lambda p: dict(p.beta_vae)),
+    MetricUse("factor_vae_score", lambda p: dict(p.factor_vae)),
+)
+
+
+def _score(ctx: EvalContext, fast: bool) -> tuple[list[dict[str, Any]], Any, np.ndarray]:
+    train, test = ctx.data[DCI_TRAIN], ctx.data[DCI_TEST]
+    z_tr, z_te = codes_of(ctx, train), codes_of(ctx, test)
+    data = FactorCodes(z_tr, np.asarray(train.factors), z_te, np.asarray(test.factors), name=f"{test.name} grid",
+                       sample_factors=GridFactorSampler(test.factor_sizes), represent=represent_factors(ctx, test))
+    common = {"eval_dataset": f"{train.name} grid", "n_train": len(z_tr), "n_test": len(z_te)}
+    return score_metrics(METRICS, data, ctx, common, fast=fast), test, z_te
 
 
 def evaluate(ctx: EvalContext) -> Scores:
-    train, test = ctx.data[DCI_TRAIN], ctx.data[DCI_TEST]
-    z_tr, z_te = codes_of(ctx, train), codes_of(ctx, test)
-    f_tr, f_te = np.asarray(train.factors), np.asarray(test.factors)
-    common = {"eval_dataset": f"{train.name} grid", "n_train": len(z_tr), "n_test": len(z_te)}
-    rows = []
-
-    def add(metric: str, value: float, out: dict[str, Any], cost: dict[str, float] | None = None, **extra: Any):
-        rows.append({"metric": metric, "value": float(value), "metric_spec": _tag(out), **common, **(cost or {}),
-                     **extra})
-
-    for spec in ctx.params.dci_specs:
-        out, cost = _timed(dci, z_tr, f_tr, z_te, f_te, spec=spec, seed=ctx.seed)
-        for metric in ("disentanglement", "completeness", "informativeness"):
-            add(f"dci_{spec}_{metric}", out[metric], out, cost)
-    m = mig(z_tr, f_tr, seed=ctx.seed)
-    add("mig", m["mig"], m)
-    s = sap(z_tr, f_tr, z_te, f_te, seed=ctx.seed)
-    add("sap", s["sap"], s)
-    me, cost = _timed(modularity_explicitness, z_tr, f_tr, z_te, f_te, seed=ctx.seed)
-    add("modularity", me["modularity_score"], me, cost)
-    add("explicitness", me["explicitness_score_test"], me, cost)
-    r, cost = _timed(irs, z_tr, f_tr, seed=ctx.seed)
-    add("irs", r["irs"], r, cost, num_active_dims=r["num_active_dims"])
-    u, cost = _timed(unsupervised_scores, z_tr, seed=ctx.seed)
-    for metric in ("gaussian_total_correlation", "gaussian_wasserstein_correlation",
-                   "gaussian_wasserstein_correlation_norm", "mutual_info_score"):
-        add(metric, u[metric], u, cost)
-    sampler, represent = GridFactorSampler(test.factor_sizes), represent_factors(ctx, test)
-    interventional = {"eval_dataset": f"{test.name} grid, chosen factors"}
-    b, cost = _timed(beta_vae_score, sampler, represent, seed=ctx.seed, **ctx.params.beta_vae)
-    add("beta_vae_score", b["eval_accuracy"], b, cost, train_accuracy=b["train_accuracy"], **interventional)
-    fv, cost = _timed(factor_vae_score, sampler, represent, seed=ctx.seed, **ctx.params.factor_vae)
-    add("factor_vae_score", fv["eval_accuracy"], fv, cost, train_accuracy=fv["train_accuracy"],
-        num_active_dims=fv["num_active_dims"], **interventional)
+    rows, test, z_te = _score(ctx, fast=False)
     if ctx.run_dir is None:
         return Scores(rows)
     name, spec = write_traversal(ctx, test, z_te)
@@ -193,17 +177,8 @@ def evaluate(ctx: EvalContext) -> Scores:
 
 
 def score_budget(ctx: EvalContext) -> Scores:
-    """The trajectory pass: DCI with the ``fast`` spec and MIG on the DCI points (the dlib DCI's gradient
-    boosting costs about a minute per representation; the ``fast`` spec ranks models alike, see README)."""
-    train, test = ctx.data[DCI_TRAIN], ctx.data[DCI_TEST]
-    z_tr, z_te = codes_of(ctx, train), codes_of(ctx, test)
-    f_tr, f_te = np.asarray(train.factors), np.asarray(test.factors)
-    common = {"eval_dataset": f"{train.name} grid", "n_train": len(z_tr), "n_test": len(z_te)}
-    out, cost = _timed(dci, z_tr, f_tr, z_te, f_te, spec="fast", seed=ctx.seed)
-    rows = [{"metric": f"dci_fast_{m}", "value": float(out[m]), "metric_spec": _tag(out), **common, **cost}
-            for m in ("disentanglement", "completeness", "informativeness")]
-    m = mig(z_tr, f_tr, seed=ctx.seed)
-    return Scores([*rows, {"metric": "mig", "value": float(m["mig"]), "metric_spec": _tag(m), **common}])
+    """The trajectory pass: the cheap variant of every metric that has one, on the DCI points."""
+    return Scores(_score(ctx, fast=True)[0])
 
 
 #: Columns of a traversal: offsets from the base code, in units of each dim's std over the test codes.
@@ -241,26 +216,8 @@ def write_traversal(ctx: EvalContext, dataset: Any, codes: np.ndarray) -> tuple[
     return name, spec
 
 
-def _tag(out: dict[str, Any]) -> str:
-    """The versioned spec id with every parameter that shaped the number but the seed.
-
-    The seed is the run's evaluation seed, stored in every record as ``eval_seed``; leaving it
-    out of the spec is what lets the leaderboard pool one protocol across seeds.
-    """
-    return f"{out['spec']}/" + ",".join(f"{k}={v}" for k, v in sorted(out["params"].items()) if k != "seed")
-
-
-#: Bar charts besides every DCI score (unsupervised scores: lower = more independent code dims).
-PLOTTED = ("mig", "sap", "modularity", "explicitness", "irs", "beta_vae_score", "factor_vae_score",
-           "gaussian_total_correlation", "gaussian_wasserstein_correlation_norm", "mutual_info_score")
-
-
 def plot(records: pd.DataFrame, dest: Path) -> list[Path]:
-    written = []
-    for metric in sorted(records.metric.unique()):
-        if metric.startswith("dci_") or metric in PLOTTED:
-            written.append(plots.metric_bars(records, metric, dest / f"{metric}.png"))
-    return written
+    return plot_metrics(METRICS, records, dest)
 
 
 SUMMARY = ("3D Shapes (procedural grid by default): DCI (dlib, vaetc, fast specs), MIG, SAP, modularity, "

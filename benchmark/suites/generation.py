@@ -35,9 +35,20 @@ from torch import Tensor
 from benchmark import plots
 from benchmark.config.run_config import DataConfig, TrainConfig
 from benchmark.data import fashion_mnist, load_dataset
-from benchmark.suites.base import EvalContext, Headline, Preset, Scores, Suite, Trajectory, register
+from benchmark.suites.base import (
+    EvalContext,
+    Headline,
+    MetricUse,
+    Preset,
+    Scores,
+    Suite,
+    Trajectory,
+    plot_metrics,
+    register,
+    score_metrics,
+)
 from core.errors import BenchmarkError
-from metrics import FID_SPEC, INCEPTION_SUFFIX, KID_SPEC, PSNR_SPEC, fid_from_features, kid, psnr_per_image
+from metrics import INCEPTION_SUFFIX, FeatureSets, Reconstructions, psnr_per_image
 from metrics.extractors import (
     INCEPTION_WEIGHTS_ENV,
     FeatureExtractor,
@@ -60,6 +71,13 @@ class GenerationEval:
     kid_subsets: int = 100
     kid_subset_size: int = 1000
 
+
+#: The suite's metrics, in record order: PSNR of the reconstructions, then FID and KID of each feature set.
+METRICS = (
+    MetricUse("psnr"),
+    MetricUse("fid"),
+    MetricUse("kid", lambda p: {"subsets": p.kid_subsets, "subset_size": p.kid_subset_size}),
+)
 
 PRESETS = {
     "smoke": Preset(
@@ -197,9 +215,8 @@ def evaluate(ctx: EvalContext) -> Scores:
     reals = [real_features(ex, real, ctx.batch_size) for _, ex in extractors]
 
     recon_feats, psnrs, recon_in, recon_out = _pass(extractors, _reconstructions(ctx, real), RECON_PAIRS * GRID_COLS)
-    rows = [{"metric": "psnr", "value": float(psnrs.mean()), "metric_spec": f"{PSNR_SPEC}/n={len(psnrs)}",
-             "n_eval": len(psnrs), "psnr_std": float(psnrs.std()), **base}]
-    rows += _fid_rows("recon", extractors, reals, recon_feats, n, real.image_shape, ctx, base)
+    rows = score_metrics(METRICS, Reconstructions(psnrs), ctx, base)
+    rows += _fid_rows("recon", extractors, reals, recon_feats, real.image_shape, ctx, base)
     artifacts = {}
     if ctx.run_dir is not None and recon_in is not None:
         artifacts[f"recon_{ctx.checkpoint}_{ctx.representation}"] = _recon_grid(ctx, recon_in, recon_out)
@@ -208,7 +225,7 @@ def evaluate(ctx: EvalContext) -> Scores:
         torch.manual_seed(ctx.seed)  # the samples depend on the evaluation seed alone, not on what ran before
         sample_feats, _, _, samples = _pass(extractors, _samples(ctx, n), SAMPLE_GRID[0] * SAMPLE_GRID[1])
         prior = {"representation": "prior", "prior_sampler": ctx.model.prior_sampler}
-        sample_rows = _fid_rows("samples", extractors, reals, sample_feats, n, real.image_shape, ctx,
+        sample_rows = _fid_rows("samples", extractors, reals, sample_feats, real.image_shape, ctx,
                                 {**base, **prior})
         if ctx.run_dir is not None:
             artifacts[f"samples_{ctx.checkpoint}"] = _sample_grid(ctx, samples)
@@ -217,19 +234,14 @@ def evaluate(ctx: EvalContext) -> Scores:
 
 
 def _fid_rows(kind: str, extractors: list[tuple[str, FeatureExtractor]], reals: list[np.ndarray],
-              fakes: list[np.ndarray], n_real: int, shape: tuple[int, int, int], ctx: EvalContext,
+              fakes: list[np.ndarray], shape: tuple[int, int, int], ctx: EvalContext,
               common: dict[str, Any]) -> list[dict[str, Any]]:
-    """FID and KID rows of one image set (samples or reconstructions) for every extractor."""
+    """The feature-set metrics (FID, KID) of one image set (samples or reconstructions) for every extractor."""
     rows = []
     for (suffix, ex), r, f in zip(extractors, reals, fakes, strict=True):
         info = {**ex.describe(), "resize": ex.resize_for(shape), "n_fake": len(f), "fid_seed": ctx.seed}
-        tail = f"n_real={n_real},n_fake={len(f)},resize={info['resize']},quantize=uint8"
-        rows.append({"metric": f"fid_{kind}{suffix}", "value": fid_from_features(r, f),
-                     "metric_spec": f"{FID_SPEC}@{ex.spec}/{tail}", **common, **info})
-        k = kid(r, f, subsets=ctx.params.kid_subsets, subset_size=ctx.params.kid_subset_size, seed=ctx.seed)
-        rows.append({"metric": f"kid_{kind}{suffix}", "value": k["kid"], "kid_std": k["kid_std"],
-                     "metric_spec": f"{KID_SPEC}@{ex.spec}/subsets={k['subsets']},subset_size={k['subset_size']},"
-                     f"degree=3,{tail}", **common, **info})
+        data = FeatureSets(r, f, kind, ex.spec, resize=info["resize"], suffix=suffix)
+        rows += score_metrics(METRICS, data, ctx, {**common, **info})
     return rows
 
 
@@ -257,15 +269,8 @@ def _recon_grid(ctx: EvalContext, x: Tensor, x_hat: Tensor) -> str:
     return name
 
 
-GENERATION_METRICS = ("fid_samples", "fid_recon", "psnr", "fid_samples_inception", "fid_recon_inception")
-
-
 def plot(records: pd.DataFrame, dest: Path) -> list[Path]:
-    written = []
-    for metric in GENERATION_METRICS:
-        if (records.metric == metric).any():
-            written.append(plots.metric_bars(records, metric, dest / f"{metric}.png"))
-    return written
+    return plot_metrics(METRICS, records, dest)
 
 
 def _register(name: str, summary: str, dataset: str, root_dataset: str | None) -> None:

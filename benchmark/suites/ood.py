@@ -21,16 +21,21 @@ from benchmark.data import load_dataset
 from benchmark.suites.base import (
     EvalContext,
     Headline,
+    MetricUse,
     Preset,
     Scores,
     Suite,
     Trajectory,
     batched_scores,
+    plot_metrics,
     register,
+    score_metrics,
 )
-from metrics import OOD_SPEC, ood_metrics, roc_curve
+from metrics import OodScores, roc_curve
 
 ID_SET, OOD_SET = "mnist-test", "omniglot"
+#: The suite's metrics: every OoD metric of one scorer's ID and OoD scores.
+METRICS = (MetricUse("ood"),)
 
 PRESETS = {
     "smoke": Preset(
@@ -71,16 +76,9 @@ def evaluate(ctx: EvalContext) -> Scores:
 
     id_scores = batched_scores(score, ctx.data[ID_SET], ctx.batch_size, ctx.device).numpy()
     ood_scores = batched_scores(score, ctx.data[OOD_SET], ctx.batch_size, ctx.device).numpy()
-    values = ood_metrics(id_scores, ood_scores)
+    data = OodScores(id_scores, ood_scores, model.ood_scorer)
+    rows = score_metrics(METRICS, data, ctx, {"eval_dataset": f"{ID_SET} vs {OOD_SET}"})
     fpr, tpr = roc_curve(id_scores, ood_scores)
-    common = {
-        "metric_spec": f"{OOD_SPEC}/scorer={model.ood_scorer}",
-        "scorer": model.ood_scorer,
-        "eval_dataset": f"{ID_SET} vs {OOD_SET}",
-        "n_id": len(id_scores),
-        "n_ood": len(ood_scores),
-    }
-    rows = [{"metric": name, "value": float(v), **common} for name, v in values.items()]
     roc = {"fpr": [round(float(v), 5) for v in fpr], "tpr": [round(float(v), 5) for v in tpr]}
     return Scores(rows, curves={"roc": roc})
 
@@ -90,9 +88,8 @@ def plot(records: pd.DataFrame, dest: Path) -> list[Path]:
     for (ckpt, rep), group in records[records.metric == "auroc"].groupby(["checkpoint", "representation"]):
         title = f"ROC, MNIST (in) vs Omniglot (OoD)\n{ckpt} checkpoint, {rep} code"
         written.append(plots.roc_figure(group, dest / f"roc_{ckpt}_{rep}.png", title))
-    title = "AUROC of OoD detection, MNIST (in) vs Omniglot (OoD)"
-    written.append(plots.metric_bars(records, "auroc", dest / "auroc.png", title))
-    return written
+    titles = {"auroc": "AUROC of OoD detection, MNIST (in) vs Omniglot (OoD)"}
+    return written + plot_metrics(METRICS, records, dest, titles)
 
 
 register(Suite(

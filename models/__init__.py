@@ -17,8 +17,11 @@ from models.disentangling.annealed_vae import AnnealedVAE
 from models.disentangling.beta_tcvae import BetaTCVAE
 from models.disentangling.dip_vae import DIPVAE
 from models.disentangling.factor_vae import FactorVAE
+from models.generation.ali import ALI
+from models.generation.avb import AdversarialVariationalBayes
 from models.generation.geco import GECO
 from models.generation.sigma_vae import SigmaVAE
+from models.generation.vae_gan import VAEGAN
 from models.generation.vampprior import VampPriorVAE
 from models.gwae.model import GWAE
 from models.gwae.priors import PRIORS, PriorConfig
@@ -98,6 +101,21 @@ MODELS.add(
     "vampprior-vae",
     ModelSpec(VampPriorVAE),
     "VampPrior VAE (Tomczak & Welling 2018), 500 pseudo-inputs: paper = vaetc's KL and sampler, fixed = published",
+)
+MODELS.add(
+    "ali",
+    ModelSpec(ALI),
+    "ALI/BiGAN (Dumoulin et al., Donahue et al. 2017): encoder and generator against a joint (x, z) discriminator",
+)
+MODELS.add(
+    "avb",
+    ModelSpec(AdversarialVariationalBayes),
+    "AVB (Mescheder et al. 2017): discriminator-estimated KL; paper = vaetc's untrained noise net, fixed = trained",
+)
+MODELS.add(
+    "vae-gan",
+    ModelSpec(VAEGAN),
+    "VAE-GAN (Larsen et al. 2016): paper = vaetc's update (no adversarial decoder gradient), fixed = published",
 )
 
 

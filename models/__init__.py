@@ -105,7 +105,8 @@ MODELS.add(
 MODELS.add(
     "ali",
     ModelSpec(ALI),
-    "ALI/BiGAN (Dumoulin et al., Donahue et al. 2017): encoder and generator against a joint (x, z) discriminator",
+    "ALI/BiGAN (Dumoulin et al., Donahue et al. 2017), joint (x, z) discriminator: paper = vaetc's alternating "
+    "update, fixed = the authors' simultaneous one",
 )
 MODELS.add(
     "avb",

@@ -1,4 +1,5 @@
-"""ALI/BiGAN as vaetc's models/ali.py: joint discriminator, its two losses, the alternating update, resume."""
+"""ALI/BiGAN as vaetc's models/ali.py: joint discriminator, its two losses, vaetc's alternating update (paper)
+against the authors' simultaneous one (fixed), resume."""
 
 import copy
 import io
@@ -100,19 +101,24 @@ def sgd(model, lr=1.0):
     return {"main": torch.optim.SGD(main, lr=lr), "disc": torch.optim.SGD(model.discriminator.parameters(), lr=lr)}
 
 
-def test_a_step_updates_d_then_e_and_g_against_the_updated_d_on_fresh_noise():
-    model = make()
+@pytest.mark.parametrize("mode", ["paper", "fixed"])
+def test_a_step_updates_d_and_then_e_and_g_as_each_mode_says(mode):
+    """paper: D steps, then E and G against the updated D on fresh noise; fixed: both from one forward."""
+    model = make(mode=mode)
     x = batches(1)[0]
     twin = copy.deepcopy(model).train()
     d_params = list(twin.discriminator.parameters())
     g_params = [*twin.encoder.parameters(), *twin.decoder.parameters()]
     torch.manual_seed(5)
-    loss_d = d_loss_by_hand(*pairs_by_hand(twin, x))
-    grad_d = torch.autograd.grad(loss_d, d_params)
-    with torch.no_grad():
-        for p, g in zip(d_params, grad_d, strict=True):
-            p -= g
-    loss_g = g_loss_by_hand(*pairs_by_hand(twin, x))  # the updated D, the next noise in the stream
+    pairs = pairs_by_hand(twin, x)
+    loss_d = d_loss_by_hand(*pairs)
+    grad_d = torch.autograd.grad(loss_d, d_params, retain_graph=True)
+    if mode == "paper":
+        with torch.no_grad():
+            for p, g in zip(d_params, grad_d, strict=True):
+                p -= g
+        pairs = pairs_by_hand(twin, x)  # the updated D, the next noise in the stream
+    loss_g = g_loss_by_hand(*pairs)
     grad_g = torch.autograd.grad(loss_g, g_params)
 
     before = copy.deepcopy(model)
@@ -136,25 +142,28 @@ def bn_counts(module):
     return [int(m.num_batches_tracked) for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
-def test_batchnorm_sees_real_and_fake_pairs_as_separate_batches_in_both_passes():
-    model = make()
+@pytest.mark.parametrize(("mode", "passes"), [("paper", 2), ("fixed", 1)])
+def test_batchnorm_sees_real_and_fake_pairs_as_separate_batches_in_each_pass(mode, passes):
+    model = make(mode=mode)
     model.train_batch(batches(1)[0], model.build_optimizers())
-    assert set(bn_counts(model.discriminator)) == {4}  # two passes x two calls
-    assert set(bn_counts(model.encoder)) == {2} and set(bn_counts(model.decoder)) <= {2}
+    assert set(bn_counts(model.discriminator)) == {2 * passes}  # two calls a pass
+    assert set(bn_counts(model.encoder)) == {passes} and set(bn_counts(model.decoder)) <= {passes}
     model.eval_batch(batches(1)[0])
-    assert set(bn_counts(model.discriminator)) == {4}
+    assert set(bn_counts(model.discriminator)) == {2 * passes}
 
 
-def test_validation_reports_both_losses_in_eval_mode_and_changes_nothing():
-    model = make()
+@pytest.mark.parametrize("mode", ["paper", "fixed"])
+def test_validation_reports_both_losses_in_eval_mode_and_changes_nothing(mode):
+    model = make(mode=mode)
     opts = model.build_optimizers()
     model.train_batch(batches(1)[0], opts)
     x = batches(2)[1]
     twin = copy.deepcopy(model).eval()
     with torch.no_grad():
         torch.manual_seed(8)
-        loss_d = d_loss_by_hand(*pairs_by_hand(twin, x))
-        loss_g = g_loss_by_hand(*pairs_by_hand(twin, x))
+        pairs = pairs_by_hand(twin, x)
+        loss_d = d_loss_by_hand(*pairs)
+        loss_g = g_loss_by_hand(*(pairs_by_hand(twin, x) if mode == "paper" else pairs))
     state = copy.deepcopy(model.state_dict())
     torch.manual_seed(8)
     out = model.eval_batch(x)
@@ -164,7 +173,8 @@ def test_validation_reports_both_losses_in_eval_mode_and_changes_nothing():
         assert torch.equal(v, state[k]), k
 
 
-def test_a_resumed_run_ends_as_an_uninterrupted_one():
+@pytest.mark.parametrize("mode", ["paper", "fixed"])
+def test_a_resumed_run_ends_as_an_uninterrupted_one(mode):
     xs = batches(6)
 
     def run(model, opts, part, seed):
@@ -173,17 +183,17 @@ def test_a_resumed_run_ends_as_an_uninterrupted_one():
             model.train_batch(x, opts)
         model.eval_batch(xs[0])
 
-    whole = make()
+    whole = make(mode=mode)
     opts = whole.build_optimizers()
     run(whole, opts, xs, seed=30)
-    first = make()
+    first = make(mode=mode)
     opts = first.build_optimizers()
     run(first, opts, xs[:3], seed=30)
     buf = io.BytesIO()
     torch.save({"model": first.state_dict(), "opt": {k: o.state_dict() for k, o in opts.items()}}, buf)
     buf.seek(0)
     state = torch.load(buf, weights_only=True)
-    resumed = make(seed=99)  # other initial weights: everything must come from the checkpoint
+    resumed = make(seed=99, mode=mode)  # other initial weights: everything must come from the checkpoint
     opts = resumed.build_optimizers()
     resumed.load_state_dict(state["model"])
     for k, o in opts.items():
@@ -195,9 +205,10 @@ def test_a_resumed_run_ends_as_an_uninterrupted_one():
         assert torch.equal(want[k], got[k]), k
 
 
+@pytest.mark.parametrize("mode", ["paper", "fixed"])
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
-def test_training_gives_finite_terms_and_the_model_samples_decodes_and_reconstructs(shape):
-    model = make(shape=shape, z_dim=4)
+def test_training_gives_finite_terms_and_the_model_samples_decodes_and_reconstructs(shape, mode):
+    model = make(shape=shape, z_dim=4, mode=mode)
     opts = model.build_optimizers()
     for x in batches(2, shape=shape, b=4):
         out = model.train_batch(x, opts)
@@ -211,26 +222,29 @@ def test_training_gives_finite_terms_and_the_model_samples_decodes_and_reconstru
     assert model.ood_score(x).shape == (3,)
 
 
-def test_config_and_mode():
+def test_modes_and_config():
     model = make()
-    assert isinstance(model, ALI) and ALI.mode_of(model.config) == "-"  # vaetc follows the method: no mode
-    assert not hasattr(model.config, "mode")
-    for bad in ({"betas": [0.5, 1.0]}, {"betas": [0.5]}, {"mode": "paper"}):
+    assert isinstance(model, ALI) and ALI.mode_of(model.config) == "paper"
+    assert ALI.mode_of(resolve_config("ali", {"mode": "fixed"})) == "fixed"
+    cfg = resolve_config("ali")
+    assert (cfg.lr, cfg.betas, cfg.z_dim, cfg.batchnorm) == (1e-4, (0.5, 0.999), 64, True)
+    for bad in ({"betas": [0.5, 1.0]}, {"betas": [0.5]}, {"mode": "textbook"}):
         with pytest.raises(BenchmarkError, match="ali"):
             resolve_config("ali", bad)
     with pytest.raises(NotImplementedError):
         model.terms(batches(1)[0])
 
 
-def test_the_trainer_resumes_a_crashed_run_to_the_uninterrupted_state(tmp_path, make_trainer, crash_on_step):
-    reference = make_trainer(tmp_path / "a", name="ali")
+@pytest.mark.parametrize("mode", ["paper", "fixed"])
+def test_the_trainer_resumes_a_crashed_run_to_the_uninterrupted_state(tmp_path, make_trainer, crash_on_step, mode):
+    reference = make_trainer(tmp_path / "a", name="ali", mode=mode)
     reference.fit()
-    crashing = make_trainer(tmp_path / "b", name="ali")
+    crashing = make_trainer(tmp_path / "b", name="ali", mode=mode)
     restore = crash_on_step(type(crashing.model), 5)  # epoch 2, step 2: epoch 1 (and its validation) was saved
     with pytest.raises(KeyboardInterrupt):
         crashing.fit()
     restore()
-    resumed = make_trainer(tmp_path / "b", name="ali")
+    resumed = make_trainer(tmp_path / "b", name="ali", mode=mode)
     assert resumed.fit().finished
     want, got = reference.model.state_dict(), resumed.model.state_dict()
     for k in want:

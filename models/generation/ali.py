@@ -1,15 +1,18 @@
 """ALI (Dumoulin et al., ICLR 2017) / BiGAN (Donahue et al., ICLR 2017) as the GWAE paper's baseline ran it.
 
 Sources: GitHub ganmodokix/vaetc, branch develop_may, ``vaetc/models/ali.py`` (cited as ali.py:LINE) and
-``vaetc/models/vae.py``; the run settings: GitHub ganmodokix/gwae, ``settings/ali.yaml``.
+``vaetc/models/vae.py``; the run settings: GitHub ganmodokix/gwae, ``settings/ali.yaml``; the authors' codes:
+GitHub IshmaelBelghazi/ALI, ``ali/bricks.py`` (``compute_losses``) and ``ali/algorithms.py`` (``ali_algorithm``),
+and GitHub jeffdonahue/bigan, ``train_gan.py`` (``--no_update_both``).
 
 An encoder E (a stochastic Gaussian encoder) and a deterministic generator G are trained against a joint
 discriminator D(x, z) that tells encoder pairs (x, E(x)) from generator pairs (G(z_p), z_p). There is no
 reconstruction or KL term: reconstruction and generation come from the adversarial game alone.
 
-vaetc follows the published method (ALI's Algorithm 1 losses: the discriminator's cross-entropy and the
-generator's label-swapped, non-saturating loss), so this model has no ``mode``. Its procedure, kept here: D is
-updated first, then E and G against the updated D on a fresh forward pass with fresh noise (ali.py:158-176).
+vaetc's losses are the published ones (the discriminator's cross-entropy and the generator's label-swapped,
+non-saturating loss, as in ALI's ``compute_losses``). Its one departure is the schedule: it updates D first, then
+E and G against the updated D on a fresh forward pass (ali.py:158-176), where both authors' codes take the two
+gradient steps together from one forward pass (ALI's ``ali_algorithm``; BiGAN's default for one D step per G step).
 """
 
 from __future__ import annotations
@@ -28,16 +31,23 @@ from models.vae import VAE
 X_WIDTHS = (16, 32, 64, 128, 256, 512)
 Z_WIDTH = 512  # ali.py:62-69
 JOINT_WIDTH = 1024  # ali.py:71-79
+ALI_MODES = ("paper", "fixed")
 
 
 @dataclass(frozen=True)
 class ALIConfig:
+    #: ``paper``: vaetc ali.py:152-184, D step, then a fresh forward and the E/G step against the updated D;
+    #: ``fixed``: the authors' simultaneous update, both steps from one forward (IshmaelBelghazi/ALI
+    #: ali/algorithms.py ``ali_algorithm``).
+    mode: str = "paper"
     z_dim: int = 64  # gwae settings/ali.yaml
     lr: float = 1e-4  # gwae settings/ali.yaml; both optimizers use it, no lr_disc is read (ali.py:110-118)
     batchnorm: bool = True  # vaetc models/vae.py:28-29: the inherited encoder and generator keep their BN
     betas: tuple[float, float] = (0.5, 0.999)  # Adam betas of both optimizers, vaetc ali.py:116-117
 
     def __post_init__(self) -> None:
+        if self.mode not in ALI_MODES:
+            raise ValueError(f"mode must be one of {', '.join(ALI_MODES)}, got {self.mode!r}")
         if self.z_dim < 1 or not self.lr > 0:
             raise ValueError(f"z_dim >= 1 and lr > 0 are required, got {self.z_dim} and {self.lr}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
@@ -106,16 +116,20 @@ def generator_loss(logp_q: Tensor, logp_p: Tensor) -> Tensor:
 
 
 class ALI(VAE):
-    """ALI/BiGAN: E and G (the VAE's BN encoder and decoder) against a joint discriminator; no mode.
+    """ALI/BiGAN: E and G (the VAE's BN encoder and decoder) against a joint discriminator.
 
-    One training step (vaetc ali.py:152-184): forward (z = E(x) reparameterized, z_p ~ N(0, I), x_p = G(z_p),
-    D on (x, z) and on (x_p, z_p) in separate calls, so D's BN sees two batches); ``discriminator_loss``; a
-    ``disc`` step; a fresh forward with the updated D and new noise; ``generator_loss``; a ``main`` step of E and
-    G. In the discriminator's pass the encoder and generator run without a graph: vaetc back-propagates into them
-    too, then clears those gradients before they are used, so the step is the same. The generator is
-    deterministic (no pixel noise, ali.py:126-128). ``eval_batch`` runs both passes in eval mode and reports
-    loss = disc + gen, vaetc's ``val_loss``. Generation decodes N(0, I); reconstruction decodes E's Gaussian
+    A forward pass: z = E(x) reparameterized, z_p ~ N(0, I), x_p = G(z_p), D on (x, z) and on (x_p, z_p) in
+    separate calls (D's BN sees two batches). The generator is deterministic (no pixel noise, ali.py:126-128).
+    Optimizers ``main`` (E and G) and ``disc``. Generation decodes N(0, I); reconstruction decodes E's Gaussian
     sample (or mean), as vaetc's evaluation does.
+
+    Differences between the modes:
+    - ``paper`` (vaetc ali.py:152-184): a forward, ``discriminator_loss``, a ``disc`` step; then a second forward
+      with fresh noise and the updated D, ``generator_loss``, a ``main`` step. (In the first pass E and G run
+      without a graph: vaetc back-propagates into them too but clears those gradients before they are used.)
+      ``eval_batch`` also runs two passes and reports loss = disc + gen, vaetc's ``val_loss``.
+    - ``fixed`` (the authors' codes): one forward; D is stepped on the gradient of ``discriminator_loss`` and E, G
+      on that of ``generator_loss``, both taken before either step. ``eval_batch`` reports both from one pass.
     """
 
     config_cls = ALIConfig
@@ -124,6 +138,10 @@ class ALI(VAE):
     def __init__(self, config: ALIConfig, image_shape: tuple[int, int, int]) -> None:
         super().__init__(config, image_shape)
         self.discriminator = JointDiscriminator(self.image_shape, config.z_dim)
+
+    @classmethod
+    def mode_of(cls, config: ALIConfig) -> str:
+        return config.mode
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         cfg = self.config
@@ -151,19 +169,34 @@ class ALI(VAE):
 
     def train_batch(self, x: Tensor, optimizers: dict[str, torch.optim.Optimizer]) -> LossTerms:
         self.train()
-        loss_disc = discriminator_loss(*self.pairs(x, generator_grad=False))
-        self.zero_grad(set_to_none=True)
-        loss_disc.backward()
-        optimizers["disc"].step()
-        loss_gen = generator_loss(*self.pairs(x))
-        self.zero_grad(set_to_none=True)
-        loss_gen.backward()
-        optimizers["main"].step()
+        if self.config.mode == "paper":
+            loss_disc = discriminator_loss(*self.pairs(x, generator_grad=False))
+            self.zero_grad(set_to_none=True)
+            loss_disc.backward()
+            optimizers["disc"].step()
+            loss_gen = generator_loss(*self.pairs(x))
+            self.zero_grad(set_to_none=True)
+            loss_gen.backward()
+            optimizers["main"].step()
+        else:
+            logp_q, logp_p = self.pairs(x)
+            loss_disc, loss_gen = discriminator_loss(logp_q, logp_p), generator_loss(logp_q, logp_p)
+            disc = list(self.discriminator.parameters())
+            main = [*self.encoder.parameters(), *self.decoder.parameters()]
+            grads = [*torch.autograd.grad(loss_disc, disc, retain_graph=True), *torch.autograd.grad(loss_gen, main)]
+            for p, g in zip(disc + main, grads, strict=True):
+                p.grad = g
+            optimizers["disc"].step()
+            optimizers["main"].step()
         return {"loss": loss_disc.item() + loss_gen.item(), "disc": loss_disc.item(), "gen": loss_gen.item()}
 
     @torch.no_grad()
     def eval_batch(self, x: Tensor) -> LossTerms:
         self.eval()
-        loss_disc = discriminator_loss(*self.pairs(x))
-        loss_gen = generator_loss(*self.pairs(x))
+        if self.config.mode == "paper":
+            loss_disc = discriminator_loss(*self.pairs(x))
+            loss_gen = generator_loss(*self.pairs(x))
+        else:
+            logp_q, logp_p = self.pairs(x)
+            loss_disc, loss_gen = discriminator_loss(logp_q, logp_p), generator_loss(logp_q, logp_p)
         return {"loss": loss_disc.item() + loss_gen.item(), "disc": loss_disc.item(), "gen": loss_gen.item()}

@@ -126,8 +126,10 @@ class VAEGAN(VAE):
       discriminator grad[gan]. In effect a VAE with a learned feature loss.
     - ``fixed`` (Larsen et al., Algorithm 1): each network gets the gradient of its own loss only: encoder
       grad[beta kl + feat], decoder grad[gamma feat - gan], discriminator grad[gan]. As published, no pixel term
-      is trained (pix is still reported). The feature term is vaetc's mean over D's blocks in both modes (Larsen
-      et al. take one layer).
+      is trained (pix is still reported). Kept from vaetc in both modes: the feature term is the mean over D's
+      blocks (Larsen et al. take one layer), and every step is taken (the authors' code, GitHub
+      andersbll/autoencoding_beyond_pixels ``model/aegan.py``, also skips D or decoder steps by an equilibrium
+      margin).
     """
 
     config_cls = VAEGANConfig

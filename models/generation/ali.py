@@ -27,10 +27,10 @@ from models.base import LossTerms, gaussian_sample
 from models.networks import conv_out
 from models.vae import VAE
 
-#: Widths of the discriminator's image branch at 64x64 (ali.py:29-59): six stride-2 convs down to 1x1.
+#: Widths of the discriminator's image branch at 64x64 (ali.py:28-58): six stride-2 convs down to 1x1.
 X_WIDTHS = (16, 32, 64, 128, 256, 512)
-Z_WIDTH = 512  # ali.py:62-69
-JOINT_WIDTH = 1024  # ali.py:71-79
+Z_WIDTH = 512  # ali.py:60-67
+JOINT_WIDTH = 1024  # ali.py:69-78
 ALI_MODES = ("paper", "fixed")
 
 

@@ -17,11 +17,14 @@ from models.disentangling.annealed_vae import AnnealedVAE
 from models.disentangling.beta_tcvae import BetaTCVAE
 from models.disentangling.dip_vae import DIPVAE
 from models.disentangling.factor_vae import FactorVAE
+from models.generation.ali import ALI
+from models.generation.avb import AdversarialVariationalBayes
 from models.generation.geco import GECO
 from models.generation.guided_vae import GuidedVAE
 from models.generation.ladder_vae import LadderVAE
 from models.generation.sigma_vae import SigmaVAE
 from models.generation.two_stage import TwoStageVAE
+from models.generation.vae_gan import VAEGAN
 from models.generation.vampprior import VampPriorVAE
 from models.generation.vitae import VITAE
 from models.generation.vlae import VLAE
@@ -128,6 +131,22 @@ MODELS.add(
     "u-vitae",
     ModelSpec(VITAE),
     "U-VITAE (Detlefsen & Hauberg 2019): appearance decoder warped by a z_p displacement field (vaetc's vitae)",
+)
+MODELS.add(
+    "ali",
+    ModelSpec(ALI),
+    "ALI/BiGAN (Dumoulin et al., Donahue et al. 2017), joint (x, z) discriminator: paper = vaetc's alternating "
+    "update, fixed = the authors' simultaneous one",
+)
+MODELS.add(
+    "avb",
+    ModelSpec(AdversarialVariationalBayes),
+    "AVB (Mescheder et al. 2017): discriminator-estimated KL; paper = vaetc's untrained noise net, fixed = trained",
+)
+MODELS.add(
+    "vae-gan",
+    ModelSpec(VAEGAN),
+    "VAE-GAN (Larsen et al. 2016): paper = vaetc's update (no adversarial decoder gradient), fixed = published",
 )
 
 

@@ -285,13 +285,9 @@ class Trainer:
         state = {"format": CHECKPOINT_FORMAT, "model": self.model.state_dict(), "step": step}
         write_bytes_atomic(weights_file(self.run_dir, step), save_bytes(state))
 
-    def validate(self) -> float:
-        """Mean validation loss over full batches (GWAE's batch statistics need B >= 2)."""
-        return self.validate_terms()["loss"]
-
     @torch.no_grad()
     def validate_terms(self) -> dict[str, float]:
-        """Every validation loss term, averaged over full batches: the curves show each of them."""
+        """Every validation loss term, averaged over full batches (GWAE's batch statistics need B >= 2)."""
         totals: dict[str, float] = {}
         n = 0
         for x in self._loader(self.val_set, shuffle=False):

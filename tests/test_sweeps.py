@@ -171,7 +171,7 @@ def _fake_element(out: str, i: int) -> None:
     """One array element whose run writes 16 records after a random delay (runner.execute is faked)."""
     (spec,) = planning.plan("ood", "smoke", ["vae"], [i])
 
-    def fake_execute(spec, out, data, device, progress=False):
+    def fake_execute(spec, out, data, device, progress=False, progress_desc=None):
         time.sleep(0.01 * (i % 5))
         if i == 3:
             raise RuntimeError("boom")

@@ -104,6 +104,7 @@ def test_sweep_file_score_at(tmp_path):
         planning.load_sweep(path)
 
 
+@pytest.mark.slow
 def test_cli_scores_each_budget_once_and_only_the_missing_ones(tmp_path, cli):
     out = tmp_path / "runs"
     args = ["run", "--suite", "ood", "--preset", "smoke", "--models", "vae", "--out", str(out), "--no-progress",

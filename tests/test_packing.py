@@ -78,18 +78,21 @@ def test_one_failing_packed_run_leaves_the_others_finished_and_its_reason_in_sta
     assert specs[1].run_id in status.stdout and "failed" in status.stdout
 
 
-def test_plan_shows_the_packing():
-    proc = cli("plan", "--suite", "ood", "--preset", "smoke", "--jobs", "2", "--json")
-    assert proc.returncode == 0, proc.stderr
-    plan = json.loads(proc.stdout)
+def test_plan_shows_the_packing(capsys):
+    from benchmark.cli import main
+
+    assert main(["plan", "--suite", "ood", "--preset", "smoke", "--jobs", "2", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
     assert plan["jobs"] == 2 and {r["slot"] for r in plan["runs"]} == {0, 1}
     assert 0 < plan["packed_wall_s_lower"] < sum(r["est_s"] for r in plan["runs"])
 
 
-def test_jobs_is_an_option_of_the_local_launcher_only(tmp_path):
-    proc = cli("run", "--suite", "ood", "--preset", "smoke", "--launcher", "slurm", "--jobs", "2",
-               "--out", str(tmp_path))
-    assert proc.returncode == 2 and "--jobs: not an option of --launcher slurm" in proc.stderr
+def test_jobs_is_an_option_of_the_local_launcher_only(tmp_path, capsys):
+    from benchmark.cli import main
+
+    assert main(["run", "--suite", "ood", "--preset", "smoke", "--launcher", "slurm", "--jobs", "2",
+                 "--out", str(tmp_path)]) == 2
+    assert "--jobs: not an option of --launcher slurm" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("jobs", [1, pytest.param(2, marks=pytest.mark.slow)], ids=["serial", "jobs2"])

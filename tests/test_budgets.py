@@ -36,7 +36,7 @@ def test_parse_steps():
             budgets.parse_steps(bad)
 
 
-@pytest.mark.parametrize("name", ["vae", "gwae-gmp"])
+@pytest.mark.parametrize("name", ["vae", pytest.param("gwae-gmp", marks=pytest.mark.slow)])
 def test_kept_weights_equal_the_last_checkpoint_of_a_run_trained_for_that_many_steps(tmp_path, make_trainer, name):
     long = make_trainer(tmp_path / "long", name=name, cfg=CFG)
     long.keep_at = frozenset({2, 3, 6, 9})

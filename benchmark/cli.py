@@ -186,37 +186,21 @@ def _sweep(args: argparse.Namespace) -> Any:
     return dataclasses.replace(sweep, **given)
 
 
-def _prepare(args: argparse.Namespace) -> tuple[Any, list[Any], Any, list[Any]]:
-    """Sweep, runs, data (loaded and checksummed) and run states of ``run``/``plan``; writes nothing."""
-    from benchmark.data import resolve_data_root
-    from benchmark.launch import launchers, planning, state
-    from benchmark.run import runner
+def _prepare(args: argparse.Namespace) -> Any:
+    from benchmark.launch import schedule
 
-    data_root = resolve_data_root(args.data_root)
-    sweep = _sweep(args)
-    specs = planning.expand(sweep, data_source="embedded" if data_root is None else "data_root")
-    data = runner.load_suite_data(specs[0].config, data_root)
-    states = launchers.sweep_states(args.out, [s.run_id for s in specs]) if args.out.is_dir() else [
-        state.run_state(args.out, s.run_id, None, None) for s in specs]
-    return sweep, specs, data, states
-
-
-def _wanted(args: argparse.Namespace) -> str:
-    return "failed" if args.retry_failed else "missing"
+    return schedule.prepare(_sweep(args), args.out, args.data_root)
 
 
 def _counts(states: list[Any]) -> str:
-    from benchmark.launch.state import counts
+    from benchmark.launch.state import counts_line
 
-    return ", ".join(f"{n} {name}" for name, n in counts(states).items() if n)
+    return counts_line(states)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from benchmark.launch import state
+    from benchmark.launch import schedule
     from benchmark.launch.base import LaunchOptions
-    from benchmark.launch.launchers import LAUNCHERS
-    from benchmark.run.budgets import pending, unreachable
-    from core.storage import check_output
 
     opts = LaunchOptions(
         out=args.out, data_root=args.data_root, device=args.device, progress=not args.no_progress,
@@ -224,42 +208,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         mem_gb=args.mem_gb, time=args.time, array_parallelism=args.array_parallelism,
         max_array_size=args.max_array_size, threads=args.threads, jobs=args.jobs, runs_per_task=args.runs_per_task,
     )
-    launcher = LAUNCHERS.get(args.launcher)(opts)
-    launcher.check()
-    sweep, specs, data, states = _prepare(args)
-    check_output(args.out)
-    sid = state.sweep_id(sweep.suite, specs)
-    todo_ids = {s.run_id for s in states if s.state == _wanted(args)}
-    done = {s.run_id for s in states if s.state == "done"}
-    rescore = [s for s in specs if s.run_id in done and pending(args.out / s.run_id, s.budgets, s.budget_scoring)]
-    todo = [s for s in specs if s.run_id in todo_ids] + rescore
-    again = f", {len(rescore)} done to score at new budgets" if rescore else ""
-    unkept = {s.run_id: u for s in specs if s.run_id in done and (u := unreachable(args.out / s.run_id, s.budgets,
-                                                                                     s.budget_scoring))}
-    if unkept:
-        first, steps = next(iter(unkept.items()))
-        print(f"warning: {len(unkept)} finished run(s) kept no weights at some of the asked budgets, which are not "
-              f"scored (e.g. {first}: step(s) {', '.join(map(str, steps))}); a budget's weights are kept only "
-              "while the run trains past it", file=sys.stderr)
-    print(f"sweep {sid}: {len(specs)} run(s) of suite {sweep.suite} ({sweep.preset}): {_counts(states)}; "
-          f"{len(todo)} to launch ({launcher.name}){again}", file=sys.stderr)
-    failed = sum(s.state == "failed" for s in states)
-    if failed and not args.retry_failed:
-        print(f"{failed} failed run(s) left alone: see `status`, and relaunch them with --retry-failed",
-              file=sys.stderr)
-    meta = state.load_meta(args.out, sid) or state.new_meta(sid, sweep, specs)
-    for spec in todo:
-        (args.out / spec.run_id / state.ERROR_FILE).unlink(missing_ok=True)
-
-    submission: dict[str, Any] | None = None
-
-    def record(jobs: dict[str, Any], arrays: list[dict[str, Any]]) -> None:
-        nonlocal submission
-        submission = state.record_submission(args.out, meta, launcher.name, opts.given(), jobs, arrays, submission)
-
-    launcher.launch(sid, todo, data, record)
-    launcher.report(sid, sweep.suite)
-    return 1 if getattr(launcher, "failed", None) else 0
+    return schedule.run_sweep(args.launcher, opts, _sweep(args), args.retry_failed)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -267,14 +216,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     from benchmark.launch import cost, state
     from benchmark.launch.cost import duration as _duration
+    from benchmark.launch.schedule import wanted
 
-    sweep, specs, data, states = _prepare(args)
+    prep = _prepare(args)
+    sweep, specs, data, states = prep.sweep, prep.specs, prep.data, prep.states
     sid = state.sweep_id(sweep.suite, specs)
     costs = cost.estimate(specs, len(data.train), args.out)
     rows = [{"state": st.state, "run_id": spec.run_id, "model": spec.model, **dataclasses.asdict(spec.config.labels),
              "seed": spec.seed,
              **cost} for spec, st, cost in zip(specs, states, costs, strict=True)]
-    todo = [r for r in rows if r["state"] == _wanted(args)]
+    todo = [r for r in rows if r["state"] == wanted(args.retry_failed)]
     slots, wall = cost.pack([r["est_s"] for r in todo], args.jobs)
     for r, slot in zip(todo, slots, strict=True):
         r["slot"] = slot

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -155,12 +154,6 @@ def load_domain_cnn(name: str, path: Path | None = None) -> FeatureExtractor:
                             ("gray", "rgb-mean-to-gray"), batch_size=1000)
 
 
-def domain_card(name: str) -> dict[str, object]:
-    """The JSON card written next to a domain checkpoint (test accuracy, training setup)."""
-    card = WEIGHTS_DIR / f"{name}.json"
-    return json.loads(card.read_text()) if card.is_file() else {}
-
-
 for _name, _ckpt in DOMAIN_CHECKPOINTS.items():
     EXTRACTORS.add(_name, functools.partial(load_domain_cnn, _name),
                    f"small CNN classifier trained on {_ckpt.dataset} in this project, 128-d features "
@@ -224,11 +217,6 @@ def load_inception(path: Path | str | None = None) -> FeatureExtractor:
     spec = "inception-v3-fid/pt_inception-2015-12-05" if official else f"inception-v3-fid/unofficial-{sha[:12]}"
     return FeatureExtractor("inception-v3-fid", spec, net, FIDInceptionV3.FEATURES, sha, inception_input,
                             INCEPTION_SIZE, "bilinear", ("gray-tiled-to-rgb", "rgb"), batch_size=50)
-
-
-def inception_available(path: Path | str | None = None) -> bool:
-    """Whether a weights path is configured (validity is checked by ``load_inception``)."""
-    return inception_weights_path(path) is not None
 
 
 EXTRACTORS.add("inception-v3-fid", load_inception,

@@ -36,7 +36,7 @@ def test_parse_steps():
             budgets.parse_steps(bad)
 
 
-@pytest.mark.parametrize("name", ["vae", "gwae-gmp"])
+@pytest.mark.parametrize("name", ["vae", pytest.param("gwae-gmp", marks=pytest.mark.slow)])
 def test_kept_weights_equal_the_last_checkpoint_of_a_run_trained_for_that_many_steps(tmp_path, make_trainer, name):
     long = make_trainer(tmp_path / "long", name=name, cfg=CFG)
     long.keep_at = frozenset({2, 3, 6, 9})
@@ -104,6 +104,7 @@ def test_sweep_file_score_at(tmp_path):
         planning.load_sweep(path)
 
 
+@pytest.mark.slow
 def test_cli_scores_each_budget_once_and_only_the_missing_ones(tmp_path, cli):
     out = tmp_path / "runs"
     args = ["run", "--suite", "ood", "--preset", "smoke", "--models", "vae", "--out", str(out), "--no-progress",

@@ -18,7 +18,7 @@ from benchmark.suites import SUITES
 from models import MODELS, build_model, resolve_config
 from models.gwae.losses import gw_loss, pairwise_distances
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 CUDA = torch.device("cuda")
 CPU = torch.device("cpu")
 
@@ -113,6 +113,7 @@ def test_trainer_on_cuda_resumes_like_an_uninterrupted_run_and_its_checkpoint_lo
                                    reference.model.eval().encode(x.to(CUDA), "mean").cpu(), rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suite", SUITES.names())
 def test_every_suite_smoke_runs_every_model_on_cuda_through_the_cli(suite, tmp_path, capsys):
     code = main(["run", "--suite", suite, "--preset", "smoke", "--device", "cuda", "--out", str(tmp_path),

@@ -44,6 +44,7 @@ def test_gwae_curves_hold_every_loss_term_learning_rates_speed_and_validation(tm
     assert [float(r["val_loss"]) for r in epochs] == pytest.approx([h["val_loss"] for h in history], rel=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("killed_at", [3, 5])  # in the first epoch (no checkpoint yet), in the second
 def test_killed_and_resumed_run_is_one_curve_without_duplicated_steps(tmp_path, make_trainer, crash_on_step,
                                                                       killed_at):
@@ -62,6 +63,7 @@ def test_killed_and_resumed_run_is_one_curve_without_duplicated_steps(tmp_path, 
             assert {k: float(v) for k, v in g.items()} == pytest.approx({k: float(v) for k, v in w.items()})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("killed_at", [3, 5])  # in the first epoch (no checkpoint yet), in the second
 def test_tensorboard_event_files_resume_without_duplicated_steps(tmp_path, make_trainer, crash_on_step, killed_at):
     pytest.importorskip("tensorboard")
@@ -81,6 +83,7 @@ def test_tensorboard_event_files_resume_without_duplicated_steps(tmp_path, make_
     assert [e.step for e in events.Scalars("epoch/val_loss")] == [3, 6, 9]
 
 
+@pytest.mark.slow
 def test_without_tensorboard_one_line_says_how_to_get_it_and_csv_still_works(tmp_path, make_trainer, monkeypatch,
                                                                              capsys):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import fails as if not installed

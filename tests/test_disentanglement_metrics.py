@@ -76,6 +76,7 @@ def test_matrix_rejects_bad_input(bad: np.ndarray) -> None:
 # ----------------------------------------------------------------------------- DCI specs
 
 
+@pytest.mark.slow
 def test_dlib_parallel_equals_dlib_sequential_loop(codes: dict) -> None:
     x_tr, y_tr, x_te, y_te = codes["axis"]
     out = dci(x_tr, y_tr, x_te, y_te, spec="dlib", seed=3, n_jobs=2, n_estimators=20, return_importance=True)

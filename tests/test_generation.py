@@ -199,6 +199,7 @@ def random_inception(tmp_path_factory) -> tuple[Path, dict]:
     return path, state
 
 
+@pytest.mark.slow
 def test_inception_loads_weights_of_the_right_shapes(random_inception):
     path, _ = random_inception
     extractor = ex.build_extractor("inception-v3-fid", path)
@@ -208,6 +209,7 @@ def test_inception_loads_weights_of_the_right_shapes(random_inception):
     assert extractor.resize_for((1, 28, 28)) == "bilinear-299,gray-tiled-to-rgb"
 
 
+@pytest.mark.slow
 def test_inception_matches_pytorch_fid_on_the_same_weights(random_inception, monkeypatch):
     inception = pytest.importorskip("pytorch_fid.inception")
     path, state = random_inception
@@ -331,6 +333,7 @@ def test_celeba_suite_needs_inception_weights(tmp_path, monkeypatch, capsys):
     assert "needs the FID Inception weights" in msg and ex.INCEPTION_WEIGHTS_ENV in msg and "\n" not in msg
 
 
+@pytest.mark.slow
 def test_celeba_evaluation_with_inception_features(tmp_path, random_inception, monkeypatch):
     """The suite's evaluation on a fake CelebA test split, Inception as the primary (only) extractor."""
     path, _ = random_inception

@@ -78,15 +78,45 @@ def test_one_failing_packed_run_leaves_the_others_finished_and_its_reason_in_sta
     assert specs[1].run_id in status.stdout and "failed" in status.stdout
 
 
-def test_plan_shows_the_packing():
-    proc = cli("plan", "--suite", "ood", "--preset", "smoke", "--jobs", "2", "--json")
-    assert proc.returncode == 0, proc.stderr
-    plan = json.loads(proc.stdout)
+def test_plan_shows_the_packing(capsys):
+    from benchmark.cli import main
+
+    assert main(["plan", "--suite", "ood", "--preset", "smoke", "--jobs", "2", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
     assert plan["jobs"] == 2 and {r["slot"] for r in plan["runs"]} == {0, 1}
     assert 0 < plan["packed_wall_s_lower"] < sum(r["est_s"] for r in plan["runs"])
 
 
-def test_jobs_is_an_option_of_the_local_launcher_only(tmp_path):
-    proc = cli("run", "--suite", "ood", "--preset", "smoke", "--launcher", "slurm", "--jobs", "2",
-               "--out", str(tmp_path))
-    assert proc.returncode == 2 and "--jobs: not an option of --launcher slurm" in proc.stderr
+def test_jobs_is_an_option_of_the_local_launcher_only(tmp_path, capsys):
+    from benchmark.cli import main
+
+    assert main(["run", "--suite", "ood", "--preset", "smoke", "--launcher", "slurm", "--jobs", "2",
+                 "--out", str(tmp_path)]) == 2
+    assert "--jobs: not an option of --launcher slurm" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("jobs", [1, pytest.param(2, marks=pytest.mark.slow)], ids=["serial", "jobs2"])
+def test_an_unusable_output_stops_the_sweep_on_every_path_and_other_failures_are_kept_per_run(tmp_path, jobs):
+    """The one failure rule of ``workers.run_one``: an ``OutputError`` reaches the caller (from a worker too);
+    any other failure is recorded in its run folder and the sweep goes on."""
+    from benchmark.launch.base import LaunchOptions
+    from benchmark.launch.local import LocalLauncher
+    from benchmark.run import runner
+    from core.errors import OutputError
+
+    specs = planning.expand(planning.Sweep(suite="ood", preset="smoke", models=["vae"], seeds=[0, 1]))
+    data = runner.load_suite_data(specs[0].config, None)
+    launcher = LocalLauncher(LaunchOptions(out=tmp_path, device="cpu", progress=False, threads=1, jobs=jobs))
+    launcher.check()
+    for spec in specs:  # a run folder that is a file: the folder cannot be created
+        (tmp_path / spec.run_id).write_text("")
+    with pytest.raises(OutputError, match="cannot create folder"):
+        launcher.launch("sweep", specs, data, lambda jobs, arrays: None)
+    for spec in specs:  # ... and a refused checkpoint: that run fails, alone
+        (tmp_path / spec.run_id).unlink()
+        (tmp_path / spec.run_id).mkdir()
+        torch.save({"epoch": 1, "payload": argparse.Namespace(a=1)}, tmp_path / spec.run_id / "checkpoint_last.pt")
+    launcher.launch("sweep", specs, data, lambda jobs, arrays: None)
+    assert sorted(launcher.failed) == sorted(s.run_id for s in specs)
+    for spec in specs:
+        assert json.loads((tmp_path / spec.run_id / state.ERROR_FILE).read_text())["run_id"] == spec.run_id

@@ -116,6 +116,8 @@ def test_leaderboard_writes_the_page_too(report, tmp_path):
     assert (tmp_path / INDEX).read_text() == (results / INDEX).read_text()  # from the records alone: reproducible
 
 
+@pytest.mark.slow
+@pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (apt-get install chromium)")
 def test_page_in_headless_chromium_loads_every_table_and_image_and_sorts_on_click(report, tmp_path):
     results, expected = report

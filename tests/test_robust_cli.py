@@ -1,8 +1,8 @@
 """The CLI under damage and interruption (issue 13): output locations, damaged records, older record schemas,
 a failing run in a local sweep, two identical processes, SIGTERM/SIGINT, Ctrl-C of an in-process run.
 
-Tests that interrupt a run synchronise on events (``$GWAE_BENCH_HOLD`` holds training after an epoch and
-leaves a marker file), never on wall-clock budgets.
+Tests that interrupt a run synchronise on events (``tests.hold`` holds training after an epoch and leaves a
+marker file), never on wall-clock budgets.
 """
 
 import json
@@ -21,19 +21,13 @@ import torch
 from benchmark.cli import main
 from benchmark.launch import planning, state
 from benchmark.records.io import RECORDS, read_records, run_records, write_records
+from tests.hold import held, pythonpath
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ["--suite", "ood", "--preset", "smoke", "--models", "vae", "--no-progress", "--device", "cpu"]
 RUN_ID = planning.expand(planning.Sweep(suite="ood", preset="smoke", models=["vae"], seeds=[0]))[0].run_id
 pytestmark = pytest.mark.slow
 IS_ROOT = os.geteuid() == 0
-
-
-def held(hold: Path) -> dict:
-    """Env that makes training wait after each epoch while ``hold/hold`` exists."""
-    hold.mkdir(exist_ok=True)
-    (hold / "hold").touch()
-    return {"GWAE_BENCH_HOLD": str(hold)}
 
 
 def wait_for(path: Path, proc: subprocess.Popen) -> None:
@@ -250,7 +244,7 @@ def test_ctrl_c_of_pytest_leaves_no_cli_child(pytester, tmp_path, monkeypatch):
     pytester.makeconftest((ROOT / "tests" / "conftest.py").read_text())
     pytester.makepyfile(INNER)
     monkeypatch.setenv("PID_FILE", str(tmp_path / "pid"))
-    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.setenv("PYTHONPATH", pythonpath())  # the hold's sitecustomize and the repository
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     with pytest.raises(ProcessLookupError):  # the held CLI child was killed and reaped

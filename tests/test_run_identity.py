@@ -31,7 +31,7 @@ CHANGES = {
     "model_overrides": {"vae": {"beta": 2.0}, "dagmm": {"lr": 1e-3}, "dagmm-zong": {"lr": 1e-3},
                         "gwae-gmp": {"lr": 1e-3}},
 }
-NOT_HASHED = {"seeds": "each seed has its own run id by name", "notes": "prose",
+NOT_HASHED = {"seeds": "each seed has its own run id by name",
               "budgets": "which kept steps are scored: asking for more never retrains a run (tests/test_budgets.py)"}
 
 

@@ -19,10 +19,12 @@ import torch
 
 from benchmark.launch import planning, state
 from benchmark.records.io import read_records
+from tests.hold import held
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.slurm,
     pytest.mark.skipif(shutil.which("sbatch") is None and not os.environ.get("CI"),
                        reason="no sbatch on PATH (start a local SLURM: bash slurm/start-local-slurm.sh)"),
 ]
@@ -34,14 +36,6 @@ SLURM = ["--launcher", "slurm", "--cpus-per-task", "1", "--time", "20"]
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "benchmark", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=TIMEOUT + 60, env={**os.environ, **(env or {})})
-
-
-def held(hold: Path) -> dict:
-    """Env (exported to the jobs) that holds training after each epoch while ``hold/hold`` exists; each held
-    epoch leaves ``hold/<run id>.epoch<N>``. Tests wait on these events, never on wall-clock budgets."""
-    hold.mkdir(exist_ok=True)
-    (hold / "hold").touch()
-    return {"GWAE_BENCH_HOLD": str(hold)}
 
 
 def wait_until(done, what: str) -> None:

@@ -145,6 +145,17 @@ def test_plan_measures_seconds_per_step_from_stored_records(tmp_path):
     assert row["cost_source"] == f"measured: median of 1 run(s) in {tmp_path}"
 
 
+def test_a_model_without_a_step_cost_is_named_in_one_warning_and_still_estimated(tmp_path, monkeypatch, capsys):
+    specs = planning.plan("ood", "smoke", ["vae", "wae"], [0, 1])
+    table = {k: v for k, v in cost.SECONDS_PER_STEP["1x28x28"].items() if k not in ("vae", "wae")}
+    monkeypatch.setitem(cost.SECONDS_PER_STEP, "1x28x28", table)
+    rows = cost.estimate(specs, n_train=512, out=tmp_path)
+    assert [r["s_per_step"] for r in rows] == [cost.FALLBACK_SECONDS_PER_STEP] * 4
+    assert all(r["cost_source"].startswith("fallback") and r["est_s"] > 0 for r in rows)
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("warning:") and "vae, wae" in line
+
+
 def test_array_element_is_picklable_and_checkpoints_to_itself():
     import pickle
 
@@ -160,7 +171,7 @@ def _fake_element(out: str, i: int) -> None:
     """One array element whose run writes 16 records after a random delay (runner.execute is faked)."""
     (spec,) = planning.plan("ood", "smoke", ["vae"], [i])
 
-    def fake_execute(spec, out, data, device, progress=False):
+    def fake_execute(spec, out, data, device, progress=False, progress_desc=None):
         time.sleep(0.01 * (i % 5))
         if i == 3:
             raise RuntimeError("boom")

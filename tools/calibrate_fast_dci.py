@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from benchmark import provenance
 from benchmark.config.run_config import DataConfig
+from benchmark.run import provenance
 from benchmark.run.trainer import load_checkpoint, resolve_device
 from benchmark.suites import SUITES, EvalContext
 from benchmark.suites.disentanglement import DCI_TEST, DCI_TRAIN, codes_of, load_eval_data

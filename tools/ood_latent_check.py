@@ -19,9 +19,9 @@ from pathlib import Path
 import torch
 from sklearn.mixture import GaussianMixture
 
-from benchmark import budgets
 from benchmark.data import load_dataset
 from benchmark.records.io import RECORDS, run_records
+from benchmark.run import budgets
 from benchmark.run.trainer import load_checkpoint
 from benchmark.suites.base import batched_scores
 from core.errors import BenchmarkError

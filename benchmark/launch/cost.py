@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ SECONDS_PER_STEP: dict[str, dict[str, float]] = {
 }
 for _table in SECONDS_PER_STEP.values():  # measured on the zong form; the paper form has the same networks
     _table["dagmm-zong"] = _table["dagmm"]
-FALLBACK_SECONDS_PER_STEP = 0.25  # a model missing from the table, at 1x28x28
+FALLBACK_SECONDS_PER_STEP = 0.25  # a model missing from the table, at 1x28x28 (named in a warning: a guess)
 
 def train_steps(spec: RunSpec, n_train: int) -> int:
     """Upper bound on training steps: max_epochs x steps per epoch (early stopping may stop sooner)."""
@@ -60,9 +61,11 @@ def measured_seconds_per_step(out: Path) -> dict[tuple[str, str], tuple[float, i
 
 
 def estimate(specs: list[RunSpec], n_train: int, out: Path) -> list[dict[str, Any]]:
-    """Steps, seconds per step (and where that figure comes from) and estimated seconds of each run."""
+    """Steps, seconds per step (and where that figure comes from) and estimated seconds of each run; models
+    with neither records in ``out`` nor a table entry get ``FALLBACK_SECONDS_PER_STEP``, named in one warning."""
     measured = measured_seconds_per_step(out)
     rows = []
+    guessed: list[str] = []
     for spec in specs:
         shape = _shape_key(spec)
         if (spec.model, shape) in measured:
@@ -75,10 +78,17 @@ def estimate(specs: list[RunSpec], n_train: int, out: Path) -> list[dict[str, An
                 c, h, w = spec.config.data.image_shape
                 table, scale = SECONDS_PER_STEP["1x28x28"], c * h * w / 784
             per_step = table.get(spec.model, FALLBACK_SECONDS_PER_STEP) * scale
-            source = "table: 2-core CPU" + ("" if scale == 1.0 else f", scaled x{scale:.1f} by pixels")
+            source = "table: 2-core CPU" if spec.model in table else "fallback: not measured"
+            source += "" if scale == 1.0 else f", scaled x{scale:.1f} by pixels"
+            if spec.model not in table and spec.model not in guessed:
+                guessed.append(spec.model)
         steps = train_steps(spec, n_train)
         rows.append({"run_id": spec.run_id, "steps": steps, "s_per_step": per_step, "est_s": steps * per_step,
                      "cost_source": source})
+    if guessed:
+        print(f"warning: no measured step cost for {', '.join(guessed)}: estimated at {FALLBACK_SECONDS_PER_STEP} s "
+              "per step (at 1x28x28); measure them with scripts/bench_models.py and add them to "
+              "benchmark/launch/cost.py", file=sys.stderr)
     return rows
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import statistics
 import sys
+from collections.abc import Iterator
 
 from benchmark.config.run_config import RunSpec
 from benchmark.launch import cost, workers
 from benchmark.launch.base import LAUNCHERS, Launcher, Record, headline_line, seconds_per_step
 from benchmark.records.io import read_records
-from benchmark.run import runner, threads
+from benchmark.run import threads
 from benchmark.run.runner import SuiteData
-from core.errors import OutputError
 
 
 @LAUNCHERS.register("local", "train the runs here: one after the other, or --jobs N at once (the default)")
@@ -34,36 +34,27 @@ class LocalLauncher(Launcher):
         print(f"{len(specs)} run(s) to train on {self.device.type}, {jobs} at a time, {self.policy.describe()} "
               f"torch thread(s) each; results in {out} (sweep {sweep_id})", file=sys.stderr)
         self.failed: list[str] = []
-        if jobs > 1:
-            self._launch_packed(specs, jobs)
-            return
-        threads.apply(self.policy)
-        costs = cost.estimate(specs, len(data.train), out)
-        measured: dict[str, list[float]] = {}
-        for i, spec in enumerate(specs, 1):
-            rates = {m: statistics.median(v) for m, v in measured.items()}
-            print(cost.progress_line(i, costs, [s.model for s in specs], rates), file=sys.stderr, flush=True)
-            try:
-                records = runner.execute(spec, out, data, self.device, progress=self.opts.progress,
-                                         progress_desc=f"run {i}/{len(specs)} {spec.run_id}")
-            except OutputError:
-                raise  # the results folder itself is the problem: every later run would fail the same way
-            except Exception as exc:  # one failing run never stops the others; its reason stays in its folder
-                error = workers.record_failure(out / spec.run_id, spec.run_id, "local", exc)
-                self.failed.append(spec.run_id)
-                print(f"[{i}/{len(specs)}] {spec.run_id}: failed: {error}", file=sys.stderr)
-                continue
-            if records and records[0].get("steps"):
-                measured.setdefault(spec.model, []).append(seconds_per_step(records))
-            print(f"[{i}/{len(specs)}] {spec.run_id}: {headline_line(spec.suite, records)}", file=sys.stderr)
-
-    def _launch_packed(self, specs: list[RunSpec], jobs: int) -> None:
-        outcomes = workers.run_packed(specs, self.opts.out, self.opts.data_root, self.opts.device, jobs, self.policy)
+        outcomes = self._serial(specs, data) if jobs == 1 else workers.run_packed(
+            specs, out, self.opts.data_root, self.opts.device, jobs, self.policy)
         for i, outcome in enumerate(outcomes, 1):
             result = headline_line(specs[0].suite, outcome.records) if outcome.records is not None else \
                 f"failed: {outcome.error}"
             print(f"[{i}/{len(specs)}] {outcome.run_id}: {result}", file=sys.stderr, flush=True)
             self.failed += [outcome.run_id] if outcome.records is None else []
+
+    def _serial(self, specs: list[RunSpec], data: SuiteData) -> Iterator[workers.Outcome]:
+        """The runs one after the other in this process, each announced with the sweep's ETA."""
+        threads.apply(self.policy)
+        costs = cost.estimate(specs, len(data.train), self.opts.out)
+        measured: dict[str, list[float]] = {}
+        for i, spec in enumerate(specs, 1):
+            rates = {m: statistics.median(v) for m, v in measured.items()}
+            print(cost.progress_line(i, costs, [s.model for s in specs], rates), file=sys.stderr, flush=True)
+            outcome = workers.run_one(spec, self.opts.out, self.opts.data_root, self.opts.device, data=data,
+                                      progress=self.opts.progress, progress_desc=f"run {i}/{len(specs)} {spec.run_id}")
+            if outcome.records and outcome.records[0].get("steps"):
+                measured.setdefault(spec.model, []).append(seconds_per_step(outcome.records))
+            yield outcome
 
     def report(self, sweep_id: str, suite: str) -> None:
         from benchmark.results import leaderboard

@@ -138,3 +138,8 @@ def run_state(out: Path, run_id: str, entry: dict[str, Any] | None, queued: tupl
 
 def counts(states: list[RunState]) -> dict[str, int]:
     return {name: sum(s.state == name for s in states) for name in STATES}
+
+
+def counts_line(states: list[RunState]) -> str:
+    """'2 done, 1 failed': the states that occur, in ``STATES`` order."""
+    return ", ".join(f"{n} {name}" for name, n in counts(states).items() if n)

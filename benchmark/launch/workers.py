@@ -17,13 +17,16 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmark.launch import state
 from benchmark.launch.planning import RunSpec
 from benchmark.records.io import write_json
 from benchmark.run import threads
-from core.errors import BenchmarkError
+from core.errors import BenchmarkError, OutputError
+
+if TYPE_CHECKING:
+    from benchmark.run.runner import SuiteData
 
 _DATA_CACHE: dict[tuple[str, str, str | None], Any] = {}
 
@@ -56,19 +59,32 @@ def record_failure(run_dir: Path, run_id: str, job: str, exc: BaseException) -> 
     return reason
 
 
-def run_one(spec: RunSpec, out: str, data_root: str | None, device: str, job: str = "local") -> Outcome:
-    """Train and score one run in this process; a failure is kept in the run folder, not raised."""
+def run_one(
+    spec: RunSpec, out: str | Path, data_root: str | Path | None, device: str, job: str = "local",
+    data: SuiteData | None = None, progress: bool = False, progress_desc: str | None = None,
+) -> Outcome:
+    """Train and score one run in this process: the one place a run is executed and its failure recorded
+    (serial runs, packed workers and SLURM elements all come here), so every path fails alike.
+
+    An ``OutputError`` is raised: the results folder itself is unusable, so every later run would fail the same
+    way and the sweep stops (from a worker it reaches the parent through its future). Any other failure is kept
+    in the run folder (``error.json``) and returned: one failing run never stops the others.
+    """
     from benchmark.run import runner
     from benchmark.run.trainer import resolve_device
 
-    run_dir = Path(out) / spec.run_id
     try:
-        key = (spec.suite, spec.preset, data_root)
-        if key not in _DATA_CACHE:
-            _DATA_CACHE[key] = runner.load_suite_data(spec.config, data_root and Path(data_root))
-        records = runner.execute(spec, Path(out), _DATA_CACHE[key], resolve_device(device), progress=False)
-    except Exception as exc:  # one failing run never stops the others
-        return Outcome(spec.run_id, None, record_failure(run_dir, spec.run_id, job, exc))
+        if data is None:
+            key = (spec.suite, spec.preset, data_root and str(data_root))
+            if key not in _DATA_CACHE:
+                _DATA_CACHE[key] = runner.load_suite_data(spec.config, data_root and Path(data_root))
+            data = _DATA_CACHE[key]
+        records = runner.execute(spec, Path(out), data, resolve_device(device), progress=progress,
+                                 progress_desc=progress_desc)
+    except OutputError:
+        raise
+    except Exception as exc:
+        return Outcome(spec.run_id, None, record_failure(Path(out) / spec.run_id, spec.run_id, job, exc))
     return Outcome(spec.run_id, records)
 
 
@@ -81,7 +97,8 @@ def run_packed(
     policy: threads.ThreadPolicy, job: str = "local",
 ) -> Iterator[Outcome]:
     """Run ``specs`` in ``jobs`` worker processes (spawned: no CUDA or thread state inherited); yields
-    each run's outcome as it finishes. Slot i's runs use ``device_slots(device, jobs)[i % jobs]``."""
+    each run's outcome as it finishes. Slot i's runs use ``device_slots(device, jobs)[i % jobs]``. A worker's
+    ``OutputError`` is raised here and stops the others, as it stops a serial sweep."""
     slots = device_slots(device, jobs)
     ctx = multiprocessing.get_context("spawn")
     root = data_root and str(data_root)
@@ -91,7 +108,7 @@ def run_packed(
         try:
             for future in as_completed(futures):
                 yield future.result()
-        except BaseException:  # interrupted (SIGINT, SIGTERM) or failed: no worker trains on without us
+        except BaseException:  # interrupted (SIGINT, SIGTERM) or the output unusable: no worker trains on without us
             for proc in list(getattr(pool, "_processes", {}).values()):
                 proc.terminate()
             raise

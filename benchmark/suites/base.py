@@ -47,7 +47,6 @@ class Preset:
     #: with the ``last`` checkpoint they trace the headline along the budget. Not hashed: scoring more budgets
     #: never retrains a run.
     budgets: tuple[int, ...] = ()
-    notes: str = ""
 
 
 @dataclass

@@ -80,28 +80,27 @@ METRICS = (
 )
 
 PRESETS = {
+    # A few steps of every model, FID on 256 real / 256 generated images; numbers mean nothing.
     "smoke": Preset(
         image_shape=(1, 28, 28), z_dim=8, seeds=(0,), n_train=512, n_val=128, n_eval=256, n_gw=128,
         train=TrainConfig(batch_size=64, max_epochs=2, patience=2, steps_per_epoch=4),
         eval_params=GenerationEval(kid_subsets=10),
-        notes="a few steps of every model, FID on 256 real / 256 generated images; numbers mean nothing",
     ),
+    # CPU-sized: 28x28, the same 1,500-step budget for every model (epochs of 150 steps, patience 3); FID on the 10,000
+    # test images against 10,000 samples; z_dim 16 is our choice; the mean pass (sample and reconstruction FID, PSNR)
+    # also at 375, 750 and 1,125 steps, which with the last checkpoint traces them along the budget.
     "default": Preset(
         image_shape=(1, 28, 28), z_dim=16, seeds=(0, 1, 2), n_train=None, n_val=2048, n_eval=10_000,
         train=TrainConfig(batch_size=64, max_epochs=10, patience=3, steps_per_epoch=150),
         eval_params=GenerationEval(),
         budgets=(375, 750, 1125),
-        notes="CPU-sized: 28x28, the same 1,500-step budget for every model (epochs of 150 steps, patience 3); "
-        "FID on the 10,000 test images against 10,000 samples; z_dim 16 is our choice; the mean pass (sample "
-        "and reconstruction FID, PSNR) also at 375, 750 and 1,125 steps, which with the last checkpoint "
-        "traces them along the budget",
     ),
+    # Official settings (settings/*.yaml): 3x64x64, z_dim 64, batch 64, patience 10; FID on the whole test split
+    # (CelebA: 19,962) against as many samples (official fid.py).
     "paper": Preset(
         image_shape=(3, 64, 64), z_dim=64, seeds=(0, 1, 2), n_train=None, n_val=None, n_eval=None,
         train=TrainConfig(batch_size=64, max_epochs=1000, patience=10),
         eval_params=GenerationEval(),
-        notes="official settings (settings/*.yaml): 3x64x64, z_dim 64, batch 64, patience 10; FID on the whole "
-        "test split (CelebA: 19,962) against as many samples (official fid.py)",
     ),
 }
 

@@ -154,8 +154,29 @@ def test_leaderboard_of_an_empty_folder_is_a_clear_error(tmp_path, capsys):
     assert "no result records" in capsys.readouterr().err
 
 
+#: The generation baselines (models/generation/) are scored in the generation suite (one CLI run below), the
+#: other models in every suite, which keeps the slow tier's cost in check.
+GENERATION_BASELINES = [n for n in MODELS.names() if MODELS.get(n).cls.__module__.startswith("models.generation.")]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("model", MODELS.names())
+def test_the_generation_baselines_train_and_score_in_the_generation_suite_through_the_cli(tmp_path, capsys):
+    out = tmp_path / "generation"
+    code = main(["run", "--suite", "generation", "--preset", "smoke", "--models", ",".join(GENERATION_BASELINES),
+                 "--out", str(out), "--no-progress"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert len(GENERATION_BASELINES) >= 11
+    records = read_records(out)
+    assert {r["model"] for r in records} == set(GENERATION_BASELINES)
+    assert all(math.isfinite(r["value"]) for r in records)
+    for model in GENERATION_BASELINES:  # FID of samples and of reconstructions and PSNR, at both checkpoints
+        mine = {(r["metric"], r["checkpoint"]) for r in records if r["model"] == model}
+        assert {("fid_samples", c) for c in ("best", "last")} <= mine and ("psnr", "last") in mine, model
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", [n for n in MODELS.names() if n not in GENERATION_BASELINES])
 def test_every_model_trains_and_scores_on_every_suite_through_the_cli(model, tmp_path, capsys):
     for suite in SUITES.names():
         out = tmp_path / suite

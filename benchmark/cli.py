@@ -216,6 +216,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.launch.base import LaunchOptions
     from benchmark.launch.launchers import LAUNCHERS
     from benchmark.run.budgets import pending, unreachable
+    from benchmark.run.folder import RunFolder
     from core.storage import check_output
 
     opts = LaunchOptions(
@@ -249,7 +250,7 @@ def cmd_run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     meta = state.load_meta(args.out, sid) or state.new_meta(sid, sweep, specs)
     for spec in todo:
-        (args.out / spec.run_id / state.ERROR_FILE).unlink(missing_ok=True)
+        RunFolder(args.out / spec.run_id).error.unlink(missing_ok=True)
 
     submission: dict[str, Any] | None = None
 

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.records.io import RECORDS, iter_runs
+from benchmark.records.io import iter_runs
 from benchmark.results.stats import mean_ci
+from benchmark.run.folder import RunFolder
 from benchmark.suites import SUITES
 from core.storage import write_bytes_atomic
 from metrics import better
@@ -135,7 +136,7 @@ def copy_best_artifacts(records: pd.DataFrame, out: Path, dest: Path) -> list[Pa
     with_files = records[records["artifacts"].apply(lambda a: isinstance(a, dict) and bool(a))]
     if with_files.empty:
         return []
-    folders = {p.parent.name: p.parent.resolve() for p in out.rglob(RECORDS)}
+    folders = {p.parent.name: p.parent.resolve() for p in out.rglob(RunFolder.RECORDS)}
     written: list[Path] = []
     refused: set[Path] = set()
     for _, best in best_runs(records, str(records["suite"].iloc[0])).iterrows():

@@ -17,7 +17,7 @@ import pandas as pd
 from benchmark import plots
 from benchmark.records.io import iter_runs
 from benchmark.results.stats import mean_ci
-from benchmark.run.budgets import TRAJECTORY
+from benchmark.run.folder import RunFolder
 from benchmark.suites import SUITES
 from core.storage import write_text_atomic
 from metrics import better
@@ -29,7 +29,7 @@ TABLE, RANKS = "trajectory.csv", "trajectory_ranks.csv"
 def budget_records(out: Path, run_ids: set[str]) -> list[dict]:
     """The budget records of the runs in ``run_ids`` (runs whose own records are whole); damaged files named."""
     found: list[dict] = []
-    for path, records in iter_runs(out, TRAJECTORY):
+    for path, records in iter_runs(out, RunFolder.TRAJECTORY):
         if isinstance(records, str):
             print(f"warning: skipping {path}: {records}", file=sys.stderr)
         else:

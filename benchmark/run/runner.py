@@ -18,29 +18,16 @@ import torch
 
 from benchmark.data import load_dataset
 from benchmark.launch.planning import RunConfig, RunSpec
-from benchmark.records.io import RECORDS, run_records, write_json, write_records
+from benchmark.records.io import run_records, write_json, write_records
 from benchmark.run import budgets, heartbeat, provenance
 from benchmark.run.curves import Curves
-from benchmark.run.trainer import Trainer, load_checkpoint
+from benchmark.run.folder import RunFolder
+from benchmark.run.trainer import Trainer
 from benchmark.suites import SUITES, EvalContext
 from benchmark.suites.base import gw_diagnostic
 from core.config import to_dict
 from core.errors import BenchmarkError
 from core.storage import run_lock
-from models import BenchmarkModel, build_model
-
-#: TensorBoard event files live under ``<out>/tensorboard/``, one folder per run named by what tells runs apart,
-#: so ``tensorboard --logdir <out>`` lists a sweep as suite/model/prior/hparams/seed.
-TENSORBOARD_DIR = "tensorboard"
-
-
-def tensorboard_name(run: RunConfig) -> str:
-    """``ood/gwae-gmp/gaussian_mixture-paper/default/seed0-1a2b3c4d``: the run's TensorBoard folder."""
-    prior, mode, hparams = run.labels.prior, run.labels.mode, run.labels.hparams
-    safe = "".join(c if c.isalnum() or c in "-_.=," else "_" for c in hparams.replace(" ", ","))
-    prior_part = prior if mode in ("-", None) else f"{prior}-{mode}"
-    hparams_part = "default" if hparams == "-" else safe
-    return f"{run.suite}/{run.model}/{prior_part}/{hparams_part}/seed{run.seed}-{run.run_id.rsplit('-', 1)[-1]}"
 
 
 @dataclass
@@ -76,7 +63,7 @@ def execute(
         return records
     with run_lock(run_dir):
         try:
-            records = _whole_records(run_dir) or _train_and_score(spec, Path(out), run_dir, data, device, progress,
+            records = _whole_records(run_dir) or _train_and_score(spec, run_dir, data, device, progress,
                                                                   progress_desc)
             score_budgets(spec, run_dir, data, device, records)
             return records
@@ -85,13 +72,14 @@ def execute(
 
 
 def _whole_records(run_dir: Path, warn: bool = False) -> list[dict[str, Any]] | None:
-    if not (run_dir / RECORDS).exists():
+    path = RunFolder(run_dir).records
+    if not path.exists():
         return None
     try:
-        return run_records(run_dir / RECORDS)
+        return run_records(path)
     except BenchmarkError as exc:
         if warn:
-            print(f"warning: {run_dir / RECORDS}: {exc}; re-scoring the run from its checkpoints", file=sys.stderr)
+            print(f"warning: {path}: {exc}; re-scoring the run from its checkpoints", file=sys.stderr)
         return None
 
 
@@ -120,12 +108,13 @@ def score_budgets(spec: RunSpec, run_dir: Path, data: SuiteData, device: torch.d
     if not todo:
         return found
     suite, run = SUITES.get(spec.suite), spec.config
-    model = _build(run)
+    folder = RunFolder(run_dir)
+    model = folder.new_model(run)
     base = {k: records[0][k] for k in RUN_FIELDS if k in records[0]}
     per_epoch = records[0]["steps"] / max(records[0]["epochs"], 1)
     heartbeat.beat(run_dir, "scoring budgets")
     for step in todo:
-        load_checkpoint(model, run_dir, step, device)
+        folder.load(model, step, device)
         torch.manual_seed(run.eval.eval_seed)
         start = time.perf_counter()
         ctx = EvalContext(model, data.eval, suite.trajectory.encode_as, device, run.train.batch_size,
@@ -137,27 +126,23 @@ def score_budgets(spec: RunSpec, run_dir: Path, data: SuiteData, device: torch.d
             found.append({**base, "checkpoint": "step", "step": step, "checkpoint_epoch": round(step / per_epoch, 3),
                           "representation": suite.trajectory.encode_as, "budget_scoring": spec.budget_scoring,
                           "eval_wall_s": wall, "timestamp": stamp, **row})
-        write_records(run_dir, found, budgets.TRAJECTORY)
+        write_records(run_dir, found, folder.TRAJECTORY)
     return found
 
 
-def _build(run: RunConfig) -> BenchmarkModel:
-    torch.manual_seed(run.seed)  # model initialisation depends on the seed only
-    return build_model(run.model, run.model_config, run.data.image_shape)
-
-
-def _train_and_score(spec: RunSpec, out: Path, run_dir: Path, data: SuiteData, device: torch.device, progress: bool,
+def _train_and_score(spec: RunSpec, run_dir: Path, data: SuiteData, device: torch.device, progress: bool,
                      progress_desc: str | None) -> list[dict[str, Any]]:
     suite, run = SUITES.get(spec.suite), spec.config
     resolved = run.to_dict()
-    if not (run_dir / "config.json").exists():
-        write_json(run_dir / "config.json", {"run_id": run.run_id, **resolved})
-    curves = Curves(run_dir, out / TENSORBOARD_DIR / tensorboard_name(run))
-    model = _build(run)
+    folder = RunFolder(run_dir)
+    if not folder.config_file.exists():
+        write_json(folder.config_file, {"run_id": run.run_id, **resolved})
+    curves = Curves(run_dir, folder.tensorboard(run))
+    model = folder.new_model(run)
     trainer = Trainer(model, data.train, data.val, run.train, run_dir, device, run.seed, progress, curves,
                       progress_desc, keep_at=spec.budgets)
     result = trainer.fit()
-    write_json(run_dir / "train.json", to_dict(result))
+    write_json(folder.train_file, to_dict(result))
     heartbeat.beat(run_dir, "scoring")
 
     hardware = provenance.hardware(device)
@@ -173,7 +158,7 @@ def _train_and_score(spec: RunSpec, out: Path, run_dir: Path, data: SuiteData, d
     }
     records = []
     for checkpoint in run.eval.checkpoints:
-        load_checkpoint(model, run_dir, checkpoint, device)
+        folder.load(model, checkpoint, device)
         diagnostics = model.diagnostics()
         epoch = result.best_epoch if checkpoint == "best" else result.epochs
         step = round(result.steps * epoch / max(result.epochs, 1))  # epochs are whole: the steps at that epoch

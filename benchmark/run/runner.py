@@ -19,6 +19,7 @@ import torch
 from benchmark.data import load_dataset
 from benchmark.launch.planning import RunConfig, RunSpec
 from benchmark.records.io import run_records, write_json, write_records
+from benchmark.records.schema import RunInfo, record, run_fields
 from benchmark.run import budgets, heartbeat, provenance
 from benchmark.run.curves import Curves
 from benchmark.run.folder import RunFolder
@@ -90,12 +91,6 @@ def _warn_unreachable(spec: RunSpec, run_dir: Path) -> None:
               "before they were asked for, or stopped early before them): not scored", file=sys.stderr)
 
 
-#: Fields of a run's records that describe the run, not one score: budget records copy them.
-RUN_FIELDS = ("run_id", "suite", "preset", "model", "prior", "mode", "hparams", "dataset", "seed", "eval_seed",
-              "model_config", "train_config", "data_config", "epochs", "best_epoch", "stopped_early", "steps",
-              "wall_s", "peak_rss_mb", "peak_cuda_mb", "versions", "hardware", "hardware_summary")
-
-
 def score_budgets(spec: RunSpec, run_dir: Path, data: SuiteData, device: torch.device,
                   records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Score every kept, not yet scored budget of a run; returns all its budget records (``trajectory.jsonl``).
@@ -110,7 +105,7 @@ def score_budgets(spec: RunSpec, run_dir: Path, data: SuiteData, device: torch.d
     suite, run = SUITES.get(spec.suite), spec.config
     folder = RunFolder(run_dir)
     model = folder.new_model(run)
-    base = {k: records[0][k] for k in RUN_FIELDS if k in records[0]}
+    base = run_fields(records[0])
     per_epoch = records[0]["steps"] / max(records[0]["epochs"], 1)
     heartbeat.beat(run_dir, "scoring budgets")
     for step in todo:
@@ -123,9 +118,10 @@ def score_budgets(spec: RunSpec, run_dir: Path, data: SuiteData, device: torch.d
         wall = round(time.perf_counter() - start, 2)
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         for row in scores.rows:  # the numbers only: no curves or files per budget
-            found.append({**base, "checkpoint": "step", "step": step, "checkpoint_epoch": round(step / per_epoch, 3),
-                          "representation": suite.trajectory.encode_as, "budget_scoring": spec.budget_scoring,
-                          "eval_wall_s": wall, "timestamp": stamp, **row})
+            found.append(record(base, {
+                "checkpoint": "step", "step": step, "checkpoint_epoch": round(step / per_epoch, 3),
+                "representation": suite.trajectory.encode_as, "budget_scoring": spec.budget_scoring,
+                "eval_wall_s": wall, "timestamp": stamp}, row))
         write_records(run_dir, found, folder.TRAJECTORY)
     return found
 
@@ -133,10 +129,9 @@ def score_budgets(spec: RunSpec, run_dir: Path, data: SuiteData, device: torch.d
 def _train_and_score(spec: RunSpec, run_dir: Path, data: SuiteData, device: torch.device, progress: bool,
                      progress_desc: str | None) -> list[dict[str, Any]]:
     suite, run = SUITES.get(spec.suite), spec.config
-    resolved = run.to_dict()
     folder = RunFolder(run_dir)
     if not folder.config_file.exists():
-        write_json(folder.config_file, {"run_id": run.run_id, **resolved})
+        write_json(folder.config_file, {"run_id": run.run_id, **run.to_dict()})
     curves = Curves(run_dir, folder.tensorboard(run))
     model = folder.new_model(run)
     trainer = Trainer(model, data.train, data.val, run.train, run_dir, device, run.seed, progress, curves,
@@ -146,16 +141,7 @@ def _train_and_score(spec: RunSpec, run_dir: Path, data: SuiteData, device: torc
     heartbeat.beat(run_dir, "scoring")
 
     hardware = provenance.hardware(device)
-    base = {
-        "run_id": run.run_id, "suite": run.suite, "preset": run.preset, "model": run.model,
-        "prior": run.labels.prior, "mode": run.labels.mode, "hparams": run.labels.hparams,
-        "dataset": run.data.dataset, "seed": run.seed,
-        "eval_seed": run.eval.eval_seed, "model_config": resolved["model_config"], "train_config": resolved["train"],
-        "data_config": resolved["data"], "epochs": result.epochs, "best_epoch": result.best_epoch,
-        "stopped_early": result.stopped_early, "steps": result.steps, "wall_s": round(result.wall_s, 2),
-        "peak_rss_mb": round(result.peak_rss_mb, 1), "peak_cuda_mb": round(result.peak_cuda_mb, 1),
-        "versions": provenance.versions(), "hardware": hardware, "hardware_summary": provenance.describe(hardware),
-    }
+    base = RunInfo.of(run, result, provenance.versions(), hardware, provenance.describe(hardware)).fields()
     records = []
     for checkpoint in run.eval.checkpoints:
         folder.load(model, checkpoint, device)
@@ -171,10 +157,9 @@ def _train_and_score(spec: RunSpec, run_dir: Path, data: SuiteData, device: torc
             eval_wall = round(time.perf_counter() - start, 2)
             stamp = datetime.now(UTC).isoformat(timespec="seconds")
             for row in rows:
-                records.append({
-                    **base, "checkpoint": checkpoint, "checkpoint_epoch": epoch, "step": step, "representation": rep,
-                    "eval_wall_s": eval_wall, "timestamp": stamp,
-                    **({"model_diagnostics": diagnostics} if diagnostics else {}), **row,
-                })
+                context = {"checkpoint": checkpoint, "checkpoint_epoch": epoch, "step": step, "representation": rep,
+                           "eval_wall_s": eval_wall, "timestamp": stamp}
+                records.append(record(base, context, {**({"model_diagnostics": diagnostics} if diagnostics else {}),
+                                                      **row}))
     write_records(run_dir, records)
     return records

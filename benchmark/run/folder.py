@@ -81,12 +81,9 @@ class RunFolder:
         try:
             data = json.loads(self.config_file.read_text())
             presets = SUITES.get(data["suite"]).presets
-            params = type(presets[data["preset"]].eval_params) if data["preset"] in presets else None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            return RunConfig.from_dict(data, type(presets[data["preset"]].eval_params))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:  # absent, not JSON, missing a key
             raise BenchmarkError(f"{self.config_file}: unreadable ({type(exc).__name__}: {exc})") from None
-        if params is None:
-            raise BenchmarkError(f"{self.config_file}: preset {data['preset']!r} of suite {data['suite']} is unknown")
-        return RunConfig.from_dict(data, params)
 
     def new_model(self, run: RunConfig | None = None) -> BenchmarkModel:
         """The run's model, freshly initialised as training initialised it (the seed decides)."""

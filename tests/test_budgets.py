@@ -12,7 +12,7 @@ from benchmark.launch import planning
 from benchmark.records.io import run_records, write_records
 from benchmark.results import trajectories
 from benchmark.run import budgets
-from benchmark.run.trainer import LAST
+from benchmark.run.folder import RunFolder
 from core.errors import BenchmarkError
 
 CFG = TrainConfig(batch_size=8, max_epochs=3, patience=5, steps_per_epoch=3)
@@ -41,15 +41,15 @@ def test_kept_weights_equal_the_last_checkpoint_of_a_run_trained_for_that_many_s
     long = make_trainer(tmp_path / "long", name=name, cfg=CFG)
     long.keep_at = frozenset({2, 3, 6, 9})
     long.fit()
-    assert sorted(p.name for p in (tmp_path / "long" / budgets.BUDGET_DIR).iterdir()) == [
+    assert sorted(p.name for p in (tmp_path / "long" / RunFolder.BUDGET_DIR).iterdir()) == [
         f"step{s:08d}.pt" for s in (2, 3, 6, 9)]
     for epochs in (1, 2):
         short = make_trainer(tmp_path / f"short{epochs}", name=name,
                              cfg=TrainConfig(batch_size=8, max_epochs=epochs, patience=5, steps_per_epoch=3))
         short.fit()
-        kept = budgets.weights_file(tmp_path / "long", 3 * epochs)
-        assert_same(weights(kept), weights(tmp_path / f"short{epochs}" / LAST))
-    assert_same(weights(budgets.weights_file(tmp_path / "long", 9)), weights(tmp_path / "long" / LAST))
+        kept = RunFolder(tmp_path / "long").checkpoint(3 * epochs)
+        assert_same(weights(kept), weights(tmp_path / f"short{epochs}" / RunFolder.LAST))
+    assert_same(weights(RunFolder(tmp_path / "long").checkpoint(9)), weights(tmp_path / "long" / RunFolder.LAST))
 
 
 def test_resume_keeps_the_budgets_and_writes_the_same_weights(tmp_path, make_trainer, crash_on_step):
@@ -63,15 +63,15 @@ def test_resume_keeps_the_budgets_and_writes_the_same_weights(tmp_path, make_tra
     with pytest.raises(KeyboardInterrupt):
         crashing.fit()
     restore()
-    kept_before = budgets.weights_file(tmp_path / "b", 5).read_bytes()
+    kept_before = RunFolder(tmp_path / "b").checkpoint(5).read_bytes()
     resumed = make_trainer(tmp_path / "b", name="vae", cfg=CFG)
     resumed.keep_at = frozenset({2, 5, 8})
     resumed.fit()
-    assert budgets.weights_file(tmp_path / "b", 2).exists()
+    assert RunFolder(tmp_path / "b").checkpoint(2).exists()
     for step in (2, 5, 8):
-        want, got = budgets.weights_file(tmp_path / "a", step), budgets.weights_file(tmp_path / "b", step)
+        want, got = RunFolder(tmp_path / "a").checkpoint(step), RunFolder(tmp_path / "b").checkpoint(step)
         assert_same(weights(want), weights(got))
-    assert_same(weights(budgets.weights_file(tmp_path / "b", 5)), weights(io.BytesIO(kept_before)))
+    assert_same(weights(RunFolder(tmp_path / "b").checkpoint(5)), weights(io.BytesIO(kept_before)))
 
 
 def test_budgets_are_not_part_of_the_run_id_and_are_checked_against_the_training_length():
@@ -111,26 +111,26 @@ def test_cli_scores_each_budget_once_and_only_the_missing_ones(tmp_path, cli):
             "--score-at", "2,4,6"]
     cli(*args)
     (run_dir,) = [p for p in out.iterdir() if p.name.startswith("ood-vae")]
-    records = run_records(run_dir / budgets.TRAJECTORY)
+    records = run_records(run_dir / RunFolder.TRAJECTORY)
     assert {r["step"] for r in records} == {2, 4, 6}
     assert {r["checkpoint"] for r in records} == {"step"} and {r["metric"] for r in records} >= {"auroc"}
     final = run_records(run_dir / "records.jsonl")
     assert {(r["checkpoint"], r["step"]) for r in final} == {("best", 8), ("last", 8)}
-    before = (run_dir / budgets.TRAJECTORY).read_bytes()
+    before = (run_dir / RunFolder.TRAJECTORY).read_bytes()
     cli(*args)
-    assert (run_dir / budgets.TRAJECTORY).read_bytes() == before  # nothing scored again
+    assert (run_dir / RunFolder.TRAJECTORY).read_bytes() == before  # nothing scored again
 
     # scoring interrupted after budget 4: the rerun scores budget 6 only
-    write_records(run_dir, [r for r in records if r["step"] != 6], budgets.TRAJECTORY)
+    write_records(run_dir, [r for r in records if r["step"] != 6], RunFolder.TRAJECTORY)
     result = cli(*args)
-    again = run_records(run_dir / budgets.TRAJECTORY)
+    again = run_records(run_dir / RunFolder.TRAJECTORY)
     assert [r for r in again if r["step"] != 6] == [r for r in records if r["step"] != 6]
     assert {r["step"] for r in again} == {2, 4, 6}
     assert "1 done to score at new budgets" in result.stderr
 
     result = cli(*args[:-1], "1,2,4,6")  # never kept: one warning line, nothing else scored
     assert "kept no weights at some of the asked budgets" in result.stderr and "step(s) 1" in result.stderr
-    assert run_records(run_dir / budgets.TRAJECTORY) == again
+    assert run_records(run_dir / RunFolder.TRAJECTORY) == again
 
     cli("leaderboard", "--out", str(out))
     table = pd.read_csv(out / "ood" / trajectories.TABLE)

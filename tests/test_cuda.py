@@ -13,7 +13,7 @@ import torch
 
 from benchmark.cli import main
 from benchmark.records.io import read_records
-from benchmark.run.trainer import load_checkpoint
+from benchmark.run.folder import RunFolder
 from benchmark.suites import SUITES
 from models import MODELS, build_model, resolve_config
 from models.gwae.losses import gw_loss, pairwise_distances
@@ -106,7 +106,7 @@ def test_trainer_on_cuda_resumes_like_an_uninterrupted_run_and_its_checkpoint_lo
     for got, want in zip(resumed.history, result.history, strict=True):  # cuDNN kernels need not be bitwise
         assert got == pytest.approx(want, rel=1e-4, abs=1e-5)
 
-    on_cpu = load_checkpoint(make_trainer(tmp_path / "c", critic_steps=1).model, tmp_path / "a", "last", CPU)
+    on_cpu = RunFolder(tmp_path / "a").load(make_trainer(tmp_path / "c", critic_steps=1).model, "last", CPU)
     x = torch.rand(8, 1, 8, 8)
     with torch.no_grad():
         torch.testing.assert_close(on_cpu.encode(x, "mean"),

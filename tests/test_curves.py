@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from benchmark.run import curves, heartbeat
-from benchmark.run.curves import EPOCHS_CSV, STEPS_CSV, Curves
+from benchmark.run.curves import Curves
+from benchmark.run.folder import RunFolder
 
 GWAE_TERMS = ("loss", "gw", "w", "entropy", "critic_gap", "critic_loss", "gradient_penalty", "distance_coef")
 TIMING = ("steps_per_s", "wall_s")
@@ -32,7 +33,7 @@ def fit(make_trainer, run_dir, tb=None, flush_every_s=curves.FLUSH_EVERY_S):
 
 def test_gwae_curves_hold_every_loss_term_learning_rates_speed_and_validation(tmp_path, make_trainer):
     fit(make_trainer, tmp_path).fit()
-    steps, epochs = read(tmp_path / STEPS_CSV), read(tmp_path / EPOCHS_CSV)
+    steps, epochs = read(tmp_path / RunFolder.STEPS_CSV), read(tmp_path / RunFolder.EPOCHS_CSV)
     # 3 epochs of 3 steps, a point every 2 steps and at each epoch's end
     assert [int(r["step"]) for r in steps] == [2, 3, 4, 6, 8, 9]
     assert set(GWAE_TERMS) | {"lr_main", "lr_critic", "steps_per_s", "epoch"} <= set(steps[0])
@@ -54,9 +55,10 @@ def test_killed_and_resumed_run_is_one_curve_without_duplicated_steps(tmp_path, 
     with pytest.raises(KeyboardInterrupt):
         crashing.fit()
     restore()
-    assert killed_at - 1 in [int(r["step"]) for r in read(tmp_path / "b" / STEPS_CSV)]  # logged, not checkpointed
+    logged = [int(r["step"]) for r in read(tmp_path / "b" / RunFolder.STEPS_CSV)]
+    assert killed_at - 1 in logged  # logged, not checkpointed
     fit(make_trainer, tmp_path / "b").fit()
-    for name in (STEPS_CSV, EPOCHS_CSV):
+    for name in (RunFolder.STEPS_CSV, RunFolder.EPOCHS_CSV):
         got, want = read(tmp_path / "b" / name), read(tmp_path / "a" / name)
         assert [r["step"] for r in got] == [r["step"] for r in want]
         for g, w in zip(values(got), values(want), strict=True):
@@ -92,19 +94,19 @@ def test_without_tensorboard_one_line_says_how_to_get_it_and_csv_still_works(tmp
         fit(make_trainer, tmp_path / name, tmp_path / "tb" / name).fit()
     err = capsys.readouterr().err
     assert err.count("pip install -e '.[tensorboard]'") == 1
-    assert (tmp_path / "b" / STEPS_CSV).exists() and not (tmp_path / "tb").exists()
+    assert (tmp_path / "b" / RunFolder.STEPS_CSV).exists() and not (tmp_path / "tb").exists()
 
 
 def test_heartbeat_says_running_only_while_its_process_lives(tmp_path, monkeypatch):
     heartbeat.beat(tmp_path, "training", epoch=2, step=40, total_steps=300)
     assert "epoch 2, step 40 of at most 300" in heartbeat.running(tmp_path)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    beat = json.loads((tmp_path / heartbeat.HEARTBEAT).read_text())
-    (tmp_path / heartbeat.HEARTBEAT).write_text(json.dumps({**beat, "pid": int(dead.stdout)}))
+    beat = json.loads((tmp_path / RunFolder.HEARTBEAT).read_text())
+    (tmp_path / RunFolder.HEARTBEAT).write_text(json.dumps({**beat, "pid": int(dead.stdout)}))
     assert heartbeat.running(tmp_path) is None
-    (tmp_path / heartbeat.HEARTBEAT).write_text(json.dumps({**beat, "host": "elsewhere"}))
+    (tmp_path / RunFolder.HEARTBEAT).write_text(json.dumps({**beat, "host": "elsewhere"}))
     assert heartbeat.running(tmp_path) is not None
-    (tmp_path / heartbeat.HEARTBEAT).write_text(json.dumps({**beat, "host": "elsewhere",
+    (tmp_path / RunFolder.HEARTBEAT).write_text(json.dumps({**beat, "host": "elsewhere",
                                                             "time": beat["time"] - 2 * heartbeat.STALE_S}))
     assert heartbeat.running(tmp_path) is None
     heartbeat.clear(tmp_path)
@@ -113,13 +115,12 @@ def test_heartbeat_says_running_only_while_its_process_lives(tmp_path, monkeypat
 
 def test_tensorboard_folder_names_suite_model_prior_hparams_and_seed():
     from benchmark.launch.planning import plan
-    from benchmark.run.runner import tensorboard_name
 
     (spec,) = plan("ood", "smoke", ["gwae-gmp"], [2], {"prior": {"mode": "fixed"}, "drift": 8.0})
-    assert tensorboard_name(spec.config) == (
+    assert RunFolder("out/x").tensorboard(spec.config).relative_to("out/tensorboard").as_posix() == (
         f"ood/gwae-gmp/gaussian_mixture-fixed/drift=8.0,prior.mode=fixed/seed2-{spec.run_id.rsplit('-', 1)[-1]}")
     (plain,) = plan("ood", "smoke", ["vae"], [0])
-    assert tensorboard_name(plain.config).split("/")[2:4] == ["normal", "default"]
+    assert RunFolder("out/x").tensorboard(plain.config).parts[4:6] == ("normal", "default")
 
 
 def test_a_run_that_fails_leaves_no_heartbeat_behind(tmp_path, monkeypatch):
@@ -128,7 +129,7 @@ def test_a_run_that_fails_leaves_no_heartbeat_behind(tmp_path, monkeypatch):
 
     (spec,) = planning.plan("ood", "smoke", ["vae"], [0])
 
-    def dies(spec, out, run_dir, *args):
+    def dies(spec, run_dir, *args):
         run_dir.mkdir(parents=True, exist_ok=True)  # execute holds the run's lock file in it already
         heartbeat.beat(run_dir, "training", epoch=1, step=1, total_steps=2)
         raise RuntimeError("out of memory")
@@ -136,4 +137,4 @@ def test_a_run_that_fails_leaves_no_heartbeat_behind(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "_train_and_score", dies)
     with pytest.raises(RuntimeError):
         runner.execute(spec, tmp_path, None, None)
-    assert not (tmp_path / spec.run_id / heartbeat.HEARTBEAT).exists()
+    assert not (tmp_path / spec.run_id / RunFolder.HEARTBEAT).exists()

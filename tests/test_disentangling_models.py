@@ -216,11 +216,11 @@ def test_bad_configs_are_clear_errors(name, override):
 
 
 def test_annealed_step_count_survives_a_checkpoint(make_trainer, tmp_path):
-    from benchmark.run.trainer import load_checkpoint
+    from benchmark.run.folder import RunFolder
 
     trainer = make_trainer(tmp_path, name="annealed-vae", anneal_steps=6)
     result = trainer.fit()
     assert int(trainer.model.steps_done) == result.steps == 9  # 3 epochs x 3 steps
     fresh = build_model("annealed-vae", resolve_config("annealed-vae", {"z_dim": 3, "anneal_steps": 6}), (1, 8, 8))
-    load_checkpoint(fresh, tmp_path, "last", torch.device("cpu"))
+    RunFolder(tmp_path).load(fresh, "last", torch.device("cpu"))
     assert int(fresh.steps_done) == 9 and fresh.capacity == 25.0

@@ -13,7 +13,7 @@ from sklearn.mixture import GaussianMixture
 from benchmark.cli import main as bench
 from benchmark.data import load_dataset
 from benchmark.records.io import run_records
-from benchmark.run.trainer import load_checkpoint
+from benchmark.run.folder import RunFolder
 from models import build_model, resolve_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +45,7 @@ def test_every_scored_step_of_a_smoke_run_against_an_independent_computation(tmp
     # the last step by hand: sklearn's AUROC of the mixture's NLL, OoD as the positive class
     config = json.loads((run_dir / "config.json").read_text())
     model = build_model("vae", resolve_config("vae", config["model_config"]), tuple(config["data"]["image_shape"]))
-    load_checkpoint(model, run_dir, "last", torch.device("cpu"))
+    RunFolder(run_dir).load(model, "last", torch.device("cpu"))
 
     def codes(ds):
         with torch.no_grad():

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark.launch import cost, planning, state
+from benchmark.launch import cost, planning
 from benchmark.records.io import read_records
 from benchmark.run import threads
+from benchmark.run.folder import RunFolder
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ["--suite", "ood", "--preset", "smoke", "--models", "vae,dagmm", "--seeds", "0,1", "--no-progress"]
@@ -72,7 +73,7 @@ def test_one_failing_packed_run_leaves_the_others_finished_and_its_reason_in_sta
                "--threads", "1", "--no-progress", "--out", str(tmp_path))
     assert proc.returncode == 1 and "1 run(s) failed" in proc.stderr
     assert (tmp_path / specs[0].run_id / "records.jsonl").exists()
-    error = json.loads((broken / state.ERROR_FILE).read_text())
+    error = json.loads((broken / RunFolder.ERROR).read_text())
     assert error["run_id"] == specs[1].run_id and error["error"]
     status = cli("status", "--out", str(tmp_path))
     assert specs[1].run_id in status.stdout and "failed" in status.stdout
@@ -119,4 +120,4 @@ def test_an_unusable_output_stops_the_sweep_on_every_path_and_other_failures_are
     launcher.launch("sweep", specs, data, lambda jobs, arrays: None)
     assert sorted(launcher.failed) == sorted(s.run_id for s in specs)
     for spec in specs:
-        assert json.loads((tmp_path / spec.run_id / state.ERROR_FILE).read_text())["run_id"] == spec.run_id
+        assert json.loads(RunFolder(tmp_path / spec.run_id).error.read_text())["run_id"] == spec.run_id

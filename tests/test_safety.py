@@ -14,7 +14,7 @@ import torch
 from benchmark.cli import main
 from benchmark.results import leaderboard
 from benchmark.run.checkpoints import pack_rng, unpack_rng
-from benchmark.run.trainer import BEST, LAST, load_checkpoint
+from benchmark.run.folder import RunFolder
 from core.errors import BenchmarkError, UnsafeCheckpointError
 from core.storage import write_text_atomic
 from models import MODELS, resolve_config
@@ -51,14 +51,14 @@ def test_a_malicious_or_old_last_checkpoint_is_never_executed(kind, tmp_path, ma
     make, message = MALICIOUS[kind]
     marker, run_dir = tmp_path / "PWNED", tmp_path / "run"
     run_dir.mkdir()
-    make(run_dir / LAST, marker)
-    before = (run_dir / LAST).read_bytes()
+    make(run_dir / RunFolder.LAST, marker)
+    before = (run_dir / RunFolder.LAST).read_bytes()
     trainer = make_trainer(run_dir, name="vae")
     if message:  # refused, one line naming the file, the file kept as it was
         with pytest.raises(UnsafeCheckpointError, match=message) as info:
             trainer.fit()
-        assert str(run_dir / LAST) in str(info.value) and "\n" not in str(info.value)
-        assert (run_dir / LAST).read_bytes() == before
+        assert str(run_dir / RunFolder.LAST) in str(info.value) and "\n" not in str(info.value)
+        assert (run_dir / RunFolder.LAST).read_bytes() == before
     else:  # not a torch checkpoint at all: unreadable, so the run restarts from scratch
         assert trainer.fit().finished
         assert "restarting the run from scratch" in capsys.readouterr().err
@@ -68,9 +68,9 @@ def test_a_malicious_or_old_last_checkpoint_is_never_executed(kind, tmp_path, ma
 def test_a_malicious_best_checkpoint_is_refused_when_scoring(tmp_path, make_trainer):
     trainer = make_trainer(tmp_path, name="vae")
     trainer.fit()
-    _evil_zip(tmp_path / BEST, tmp_path / "PWNED")
+    _evil_zip(tmp_path / RunFolder.BEST, tmp_path / "PWNED")
     with pytest.raises(UnsafeCheckpointError, match="refused"):
-        load_checkpoint(trainer.model, tmp_path, "best", torch.device("cpu"))
+        RunFolder(tmp_path).load(trainer.model, "best", torch.device("cpu"))
     assert not (tmp_path / "PWNED").exists()
 
 
@@ -93,17 +93,18 @@ def test_a_corrupt_last_checkpoint_falls_back_to_best_or_scratch_and_ends_as_uni
     with pytest.raises(KeyboardInterrupt):
         crashing.fit()
     restore()
-    best_epoch = torch.load(run_dir / BEST, weights_only=True)["epoch"]
-    for name in (LAST, BEST) if best_too else (LAST,):
+    best_epoch = torch.load(run_dir / RunFolder.BEST, weights_only=True)["epoch"]
+    for name in (RunFolder.LAST, RunFolder.BEST) if best_too else (RunFolder.LAST,):
         (run_dir / name).write_bytes(CORRUPTIONS[how]((run_dir / name).read_bytes()))
     capsys.readouterr()
     result = make_trainer(run_dir, name="vae").fit()
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith(f"warning: {run_dir / LAST} is unreadable")
+    assert line.startswith(f"warning: {run_dir / RunFolder.LAST} is unreadable")
     if best_too:
         assert line.endswith("restarting the run from scratch") and result.resumed_at == []
     else:
-        assert line.endswith(f"resuming from {BEST} (epoch {best_epoch})") and result.resumed_at == [best_epoch]
+        assert line.endswith(f"resuming from {RunFolder.BEST} (epoch {best_epoch})")
+        assert result.resumed_at == [best_epoch]
     for got, want in zip(result.history, reference.result.history, strict=True):
         assert got == pytest.approx(want)
 

@@ -6,6 +6,7 @@ import pytest
 
 from benchmark.cli import main
 from benchmark.records.io import RECORDS, read_records, run_records, seal_records, write_records
+from benchmark.records.schema import upgrade
 from core.errors import BenchmarkError
 
 
@@ -22,11 +23,13 @@ def test_seal_marks_whole_old_records_and_refuses_damaged_ones(tmp_path, capsys)
     bad = _old_run(tmp_path, "bad", rows)
     bad.write_text(bad.read_text() + "{cut")
     write_records(tmp_path / "new", rows)
-    assert read_records(tmp_path, warn=False) == rows  # only the marked run counts before sealing
+    read = [upgrade(r) for r in rows]  # records come back in today's schema
+    assert read_records(tmp_path, warn=False) == read  # only the marked run counts before sealing
     assert main(["seal", "--out", str(tmp_path)]) == 1  # one run refused
     out = capsys.readouterr()
     assert f"sealed {old} (2 records)" in out.out and "not sealed" in out.err and "bad" in out.err
-    assert run_records(old) == rows
+    assert run_records(old) == read
+    assert [json.loads(line) for line in old.read_text().splitlines()[:-1]] == rows  # sealed as written
     assert seal_records(old) is None  # already whole: left alone
     with pytest.raises(BenchmarkError, match="not valid JSON"):
         seal_records(bad)

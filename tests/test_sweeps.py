@@ -18,6 +18,7 @@ from benchmark.cli import main
 from benchmark.launch import base, cost, launchers, planning, slurm, state
 from benchmark.records.io import read_records, write_records
 from benchmark.run import runner
+from benchmark.run.folder import RunFolder
 from core.errors import BenchmarkError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -198,9 +199,9 @@ def test_concurrent_array_elements_lose_no_records(tmp_path):
         assert p.exitcode == 0
     records = read_records(tmp_path)
     assert len(records) == 11 * 16 and {r["seed"] for r in records} == set(range(12)) - {3}
-    failed = [p for p in tmp_path.iterdir() if (p / state.ERROR_FILE).exists()]
+    failed = [p for p in tmp_path.iterdir() if (p / RunFolder.ERROR).exists()]
     assert [p.name for p in failed] == [planning.plan("ood", "smoke", ["vae"], [3])[0].run_id]
-    assert json.loads((failed[0] / state.ERROR_FILE).read_text())["error"] == "RuntimeError: boom"
+    assert json.loads((failed[0] / RunFolder.ERROR).read_text())["error"] == "RuntimeError: boom"
 
 
 def values(out: Path) -> dict:
@@ -277,7 +278,7 @@ def test_run_state_precedence(tmp_path):
     assert state.run_state(tmp_path, "r", None, None).state == "missing"
     assert state.run_state(tmp_path, "r", entry, ("pending", "PENDING")).state == "pending"
     (tmp_path / "r").mkdir()
-    (tmp_path / "r" / state.ERROR_FILE).write_text(json.dumps({"error": "ValueError: x"}))
+    (tmp_path / "r" / RunFolder.ERROR).write_text(json.dumps({"error": "ValueError: x"}))
     assert state.run_state(tmp_path, "r", entry, None) == state.RunState("r", "failed", "7_1", "ValueError: x")
     assert state.run_state(tmp_path, "r", entry, ("running", "RUNNING")).state == "running"  # a retry
     write_records(tmp_path / "r", [{"x": 1}])

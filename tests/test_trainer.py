@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from benchmark.config.run_config import TrainConfig
-from benchmark.run.trainer import BEST, LAST, Trainer, load_checkpoint
+from benchmark.run.folder import RunFolder
+from benchmark.run.trainer import Trainer
 from core.errors import BenchmarkError, NonFiniteLossError
 from models import build_model, resolve_config
 
@@ -45,9 +46,9 @@ def test_early_stopping_keeps_the_best_checkpoint(tmp_path, make_trainer, monkey
     monkeypatch.setattr(trainer, "validate_terms", lambda: {"loss": next(losses)})
     result = trainer.fit()
     assert (result.epochs, result.best_epoch, result.stopped_early) == (4, 2, True)
-    assert (tmp_path / BEST).exists() and (tmp_path / LAST).exists()
-    assert torch.load(tmp_path / BEST, weights_only=True)["epoch"] == 2
-    load_checkpoint(trainer.model, tmp_path, "best", torch.device("cpu"))
+    assert (tmp_path / RunFolder.BEST).exists() and (tmp_path / RunFolder.LAST).exists()
+    assert torch.load(tmp_path / RunFolder.BEST, weights_only=True)["epoch"] == 2
+    RunFolder(tmp_path).load(trainer.model, "best", torch.device("cpu"))
 
 
 def test_a_finished_run_is_not_trained_again(tmp_path, make_trainer):

@@ -31,14 +31,14 @@ import torch
 
 from benchmark.config.run_config import DataConfig
 from benchmark.run import provenance
-from benchmark.run.trainer import load_checkpoint, resolve_device
+from benchmark.run.folder import RunFolder
+from benchmark.run.trainer import resolve_device
 from benchmark.suites import SUITES, EvalContext
 from benchmark.suites.disentanglement import DCI_TEST, DCI_TRAIN, codes_of, load_eval_data
 from core.errors import BenchmarkError
 from core.storage import write_text_atomic
 from metrics import dci
 from metrics.disentanglement import DCI_SPECS
-from models import build_model, resolve_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,17 +51,18 @@ def find_runs(root: Path, checkpoint: str, models: set[str] | None) -> list[tupl
     if not root.is_dir():
         raise BenchmarkError(f"runs folder {root} not found")
     runs = []
-    for cfg_path in sorted(root.rglob("config.json")):
+    for cfg_path in sorted(root.rglob(RunFolder.CONFIG)):
         try:
             cfg = json.loads(cfg_path.read_text())
         except (OSError, json.JSONDecodeError) as err:
             raise BenchmarkError(f"{cfg_path}: unreadable config ({err})") from err
         if not isinstance(cfg, dict) or cfg.get("suite") != SUITE or (models and cfg.get("model") not in models):
             continue
-        if (cfg_path.parent / f"checkpoint_{checkpoint}.pt").exists():
+        if RunFolder(cfg_path.parent).checkpoint(checkpoint).exists():
             runs.append((cfg_path.parent, cfg))
     if not runs:
-        raise BenchmarkError(f"no {SUITE} run folder with config.json and checkpoint_{checkpoint}.pt under {root}")
+        name = RunFolder(root).checkpoint(checkpoint).name
+        raise BenchmarkError(f"no {SUITE} run folder with {RunFolder.CONFIG} and {name} under {root}")
     return runs
 
 
@@ -89,9 +90,7 @@ def timed_dci(z_tr, f_tr, z_te, f_te, spec: str, seed: int) -> tuple[dict[str, A
 
 def calibrate_run(run_dir: Path, cfg: dict[str, Any], data: dict[str, Any], checkpoint: str,
                   representations: list[str], device: torch.device) -> list[dict[str, Any]]:
-    model = build_model(cfg["model"], resolve_config(cfg["model"], cfg["model_config"]),
-                        tuple(cfg["data"]["image_shape"]))
-    load_checkpoint(model, run_dir, checkpoint, device)
+    model = RunFolder(run_dir).model(checkpoint, device)
     seed = int(cfg["eval"]["eval_seed"])
     train, test = data[DCI_TRAIN], data[DCI_TEST]
     f_tr, f_te = np.asarray(train.factors), np.asarray(test.factors)

@@ -20,20 +20,19 @@ import torch
 from sklearn.mixture import GaussianMixture
 
 from benchmark.data import load_dataset
-from benchmark.records.io import RECORDS, run_records
+from benchmark.records.io import run_records
 from benchmark.run import budgets
-from benchmark.run.trainer import load_checkpoint
+from benchmark.run.folder import RunFolder
 from benchmark.suites.base import batched_scores
 from core.errors import BenchmarkError
 from metrics.ood import ood_metrics
-from models import build_model, resolve_config
 
 
-def _model_auroc(run_dir: Path) -> tuple[str, dict[int, float]]:
+def _model_auroc(folder: RunFolder) -> tuple[str, dict[int, float]]:
     """The run's label and the model's own AUROC (sampled z, the headline) per step: kept budgets and the last
     checkpoint."""
     out = {}
-    rows = run_records(run_dir / RECORDS) + budgets.scored(run_dir)
+    rows = run_records(folder.records) + budgets.scored(folder.path)
     for r in rows:
         if r.get("metric") == "auroc" and r["representation"] == "sample" and r["checkpoint"] in ("step", "last"):
             out[r["step"]] = r["value"]
@@ -41,15 +40,15 @@ def _model_auroc(run_dir: Path) -> tuple[str, dict[int, float]]:
     return label, out
 
 
-def _runs(root: Path, models: list[str]) -> list[tuple[Path, dict]]:
-    """The ood run folders of ``models`` under ``root`` that have records, with their configs."""
+def _runs(root: Path, models: list[str]) -> list[RunFolder]:
+    """The ood run folders of ``models`` under ``root`` that have records."""
     if not root.is_dir():
         raise BenchmarkError(f"runs folder {root} not found")
     found = []
-    for path in sorted(root.glob("*/config.json")):
-        config = json.loads(path.read_text())
-        if config.get("suite") == "ood" and config.get("model") in models and (path.parent / RECORDS).exists():
-            found.append((path.parent, config))
+    for path in sorted(root.glob(f"*/{RunFolder.CONFIG}")):
+        config, folder = json.loads(path.read_text()), RunFolder(path.parent)
+        if config.get("suite") == "ood" and config.get("model") in models and folder.records.exists():
+            found.append(folder)
     if not found:
         raise BenchmarkError(f"no finished ood run of {', '.join(models)} under {root}")
     return found
@@ -64,18 +63,16 @@ def check(root: Path, models: list[str], n_train: int, components: int) -> list[
             "id": load_dataset("mnist", "test"), "ood": load_dataset("omniglot", "test")}
     print("run, model, step, model's own AUROC (sample z), latent-GMM AUROC (mean z)")
     rows = []
-    for run_dir, config in runs:
-        label, own = _model_auroc(run_dir)
-        typed = resolve_config(config["model"], config["model_config"])
-        model = build_model(config["model"], typed, tuple(config["data"]["image_shape"]))
+    for folder in runs:
+        label, own = _model_auroc(folder)
         for step in sorted(own):
-            load_checkpoint(model, run_dir, "last" if step == max(own) else step, device)
+            model = folder.model("last" if step == max(own) else step, device)
             encode = partial(model.encode, representation="mean")
             codes = {k: batched_scores(encode, v, 512, device).numpy() for k, v in data.items()}
             gmm = GaussianMixture(components, covariance_type="full", random_state=0).fit(codes["train"])
             auroc = ood_metrics(-gmm.score_samples(codes["id"]), -gmm.score_samples(codes["ood"]))["auroc"]
-            rows.append((run_dir.name, label, step, own[step], auroc))
-            print(f"{run_dir.name}, {label}, {step}, {own[step]:.3f}, {auroc:.3f}", flush=True)
+            rows.append((folder.run_id, label, step, own[step], auroc))
+            print(f"{folder.run_id}, {label}, {step}, {own[step]:.3f}, {auroc:.3f}", flush=True)
     return rows
 
 

@@ -4,11 +4,13 @@ asked of it besides). ``RunConfig.to_dict()`` is both the run id's input and ``c
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from typing import Any
 
-from core.config import config_hash, plain, to_dict
+from core.config import config_hash, from_dict, plain, to_dict
+from core.errors import BenchmarkError
 from models import prior_of, resolve_config
 
 
@@ -78,6 +80,32 @@ class RunConfig:
             "model_config": to_dict(self.model_config), "seed": self.seed, "train": to_dict(self.train),
             "data": to_dict(self.data), "eval": {**evaluation, **to_dict(self.eval.params)},
         })
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], eval_params: type) -> RunConfig:
+        """The typed run back from ``to_dict()`` or a run folder's ``config.json`` (which adds ``run_id``).
+
+        ``eval_params`` is the suite's evaluation parameters class (its presets' ``eval_params``): config sits
+        below suites, so the caller names it. A stored ``run_id`` must match the rebuilt one, else the file is
+        not the run it claims to be.
+        """
+        data = dict(data)
+        stored = data.pop("run_id", None)
+        where = f"config of {stored or data.get('suite')}"
+        evaluation = dict(data.pop("eval"))
+        fields = {f.name for f in dataclasses.fields(EvalConfig)} - {"params"}
+        params = from_dict(eval_params, {k: v for k, v in evaluation.items() if k not in fields}, f"{where}.eval")
+        run = cls(
+            suite=data["suite"], preset=data["preset"], model=data["model"], seed=data["seed"],
+            model_config=resolve_config(data["model"], data["model_config"]),
+            train=from_dict(TrainConfig, data["train"], f"{where}.train"),
+            data=from_dict(DataConfig, data["data"], f"{where}.data"),
+            eval=from_dict(EvalConfig, {**{k: v for k, v in evaluation.items() if k in fields}, "params": params},
+                           f"{where}.eval"),
+        )
+        if stored is not None and stored != run.run_id:
+            raise BenchmarkError(f"{where}: rebuilds as {run.run_id}, not the stored run id")
+        return run
 
     @functools.cached_property
     def run_id(self) -> str:

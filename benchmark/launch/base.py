@@ -86,5 +86,5 @@ def headline_line(suite_name: str, records: list[dict[str, Any]]) -> str:
 
 def seconds_per_step(records: list[dict[str, Any]]) -> float:
     """A finished run's wall seconds (training, across resumes, and each scoring pass) per training step."""
-    scoring = {(r["checkpoint"], r["representation"]): r.get("eval_wall_s", 0.0) for r in records}
+    scoring = {(r["checkpoint"], r["representation"]): r["eval_wall_s"] for r in records}
     return (records[0]["wall_s"] + sum(scoring.values())) / records[0]["steps"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 import sys
 from pathlib import Path
@@ -51,7 +52,7 @@ def measured_seconds_per_step(out: Path) -> dict[tuple[str, str], tuple[float, i
         return {}
     per_run: dict[str, tuple[tuple[str, str], float]] = {}
     for r in read_records(out, warn=False):
-        if r.get("steps") and r.get("wall_s") is not None and "data_config" in r:
+        if r.get("steps") and "data_config" in r and math.isfinite(r["wall_s"]):  # upgraded: NaN if never measured
             shape = "x".join(str(v) for v in r["data_config"]["image_shape"])
             per_run[r["run_id"]] = ((r["model"], shape), r["wall_s"] / r["steps"])
     by_key: dict[tuple[str, str], list[float]] = {}

@@ -12,6 +12,7 @@ from benchmark.config.run_config import RunSpec
 from benchmark.launch import launchers, planning, state
 from benchmark.launch.base import LaunchOptions
 from benchmark.run.budgets import pending, unreachable
+from benchmark.run.folder import RunFolder
 from benchmark.run.runner import SuiteData
 from core.storage import check_output
 
@@ -78,7 +79,7 @@ def run_sweep(launcher_name: str, opts: LaunchOptions, sweep: planning.Sweep, re
               file=sys.stderr)
     meta = state.load_meta(opts.out, sid) or state.new_meta(sid, sweep, prep.specs)
     for spec in todo:
-        (opts.out / spec.run_id / state.ERROR_FILE).unlink(missing_ok=True)
+        RunFolder(opts.out / spec.run_id).error.unlink(missing_ok=True)
 
     submission: dict[str, Any] | None = None
 

@@ -21,9 +21,10 @@ from typing import Any
 from submitit.helpers import Checkpointable, DelayedSubmission
 
 from benchmark.config.run_config import RunSpec
-from benchmark.launch import state, workers
+from benchmark.launch import workers
 from benchmark.launch.base import LAUNCHERS, Launcher, Record, headline_line
 from benchmark.run import runner, threads
+from benchmark.run.folder import RunFolder
 from benchmark.run.runner import SuiteData
 from core.errors import BenchmarkError
 
@@ -45,7 +46,7 @@ class ArrayElement(Checkpointable):
         """Train (or resume) one run, or a packed list of runs in as many worker processes."""
         pack = specs if isinstance(specs, list) else [specs]
         for spec in pack:
-            (Path(self.out) / spec.run_id / state.ERROR_FILE).unlink(missing_ok=True)
+            RunFolder(Path(self.out) / spec.run_id).error.unlink(missing_ok=True)
         policy = threads.policy(len(pack), self.threads)
         job = os.environ.get("SLURM_ARRAY_JOB_ID", os.environ.get("SLURM_JOB_ID", "?"))
         task = os.environ.get("SLURM_ARRAY_TASK_ID")

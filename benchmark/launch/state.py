@@ -10,15 +10,13 @@ from typing import Any
 
 from benchmark.config.run_config import RunSpec
 from benchmark.launch.planning import Sweep
-from benchmark.records.io import RECORDS, run_records, write_json
+from benchmark.records.io import run_records, write_json
 from benchmark.run import heartbeat
-from benchmark.run.trainer import LAST
+from benchmark.run.folder import RunFolder
 from core.config import config_hash
 from core.errors import BenchmarkError
 
 SWEEPS_DIR = "sweeps"
-#: Written in a run folder by a launcher element whose run raised; removed when the run is retried.
-ERROR_FILE = "error.json"
 STATES = ("done", "running", "pending", "failed", "missing")
 
 
@@ -109,29 +107,29 @@ def run_state(out: Path, run_id: str, entry: dict[str, Any] | None, queued: tupl
 
     ``entry`` is the run's latest submission (``latest_jobs``), ``queued`` its queue state from the launcher.
     """
-    run_dir = Path(out) / run_id
+    folder = RunFolder(Path(out) / run_id)
     job = entry["job"] if entry else None
     damaged = ""
-    if (run_dir / RECORDS).exists():
+    if folder.records.exists():
         try:
-            run_records(run_dir / RECORDS)
+            run_records(folder.records)
             return RunState(run_id, "done", job)
         except BenchmarkError as exc:
-            damaged = f"; {RECORDS}: {exc} (`run` re-scores it)"
+            damaged = f"; {folder.RECORDS}: {exc} (`run` re-scores it)"
     if queued and queued[0] in ("pending", "running"):
         return RunState(run_id, queued[0], job, queued[1])
-    live = heartbeat.running(run_dir)
+    live = heartbeat.running(folder.path)
     if live:
         return RunState(run_id, "running", job, live)
-    if (run_dir / ERROR_FILE).exists():
+    if folder.error.exists():
         try:
-            error = json.loads((run_dir / ERROR_FILE).read_text()).get("error", "see the log")
+            error = json.loads(folder.error.read_text()).get("error", "see the log")
         except (OSError, ValueError, AttributeError):
-            error = f"see the log ({ERROR_FILE} is unreadable)"
+            error = f"see the log ({folder.ERROR} is unreadable)"
         return RunState(run_id, "failed", job, error)
     if queued and queued[0] == "failed":
         return RunState(run_id, "failed", job, queued[1])
-    partial = "; checkpoint_last.pt kept for resuming" if (run_dir / LAST).exists() else ""
+    partial = f"; {folder.LAST} kept for resuming" if folder.checkpoint("last").exists() else ""
     why = "never submitted" if entry is None else f"launched ({entry['launcher']}), not queued, no whole records"
     return RunState(run_id, "missing", job, why + partial + damaged)
 

@@ -23,6 +23,7 @@ from benchmark.launch import state
 from benchmark.launch.planning import RunSpec
 from benchmark.records.io import write_json
 from benchmark.run import threads
+from benchmark.run.folder import RunFolder
 from core.errors import BenchmarkError, OutputError
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def record_failure(run_dir: Path, run_id: str, job: str, exc: BaseException) -> 
     """Keep why a run failed in its folder (``error.json``, shown by ``status``); return the one-line reason."""
     reason = (str(exc) if isinstance(exc, BenchmarkError) else f"{type(exc).__name__}: {exc}").splitlines()[0][:300]
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / state.ERROR_FILE, {
+    write_json(RunFolder(run_dir).error, {
         "run_id": run_id, "job": job, "host": socket.gethostname(), "time": state.now(),
         "error": reason, "traceback": traceback.format_exc(),
     })

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from benchmark.records.schema import upgrade
 from core.errors import BenchmarkError
 from core.storage import write_text_atomic
 
@@ -43,7 +44,8 @@ def write_records(run_dir: Path, records: Iterable[dict[str, Any]], name: str = 
 
 
 def run_records(path: Path) -> list[dict[str, Any]]:
-    """The records of one ``records.jsonl``; ``BenchmarkError`` saying why if it is not whole."""
+    """The records of one ``records.jsonl`` in today's schema (``schema.upgrade``); ``BenchmarkError`` saying why
+    if it is not whole."""
     try:
         text = Path(path).read_text()
     except (OSError, UnicodeDecodeError) as exc:
@@ -61,7 +63,7 @@ def run_records(path: Path) -> list[dict[str, Any]]:
     lines = body.splitlines()
     if marker.get("records") != len(lines) or marker.get("sha256") != hashlib.sha256(body.encode()).hexdigest():
         raise BenchmarkError(f"completion marker does not match its {len(lines)} record(s) (damaged or edited)")
-    return _objects(lines)
+    return [upgrade(r) for r in _objects(lines)]
 
 
 def _objects(lines: list[str]) -> list[dict[str, Any]]:

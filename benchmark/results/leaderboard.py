@@ -18,46 +18,30 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.records.io import RECORDS, iter_runs
+from benchmark.records.io import iter_runs
+from benchmark.records.schema import CONFIG_KEYS, schema_problem
 from benchmark.results.stats import mean_ci
+from benchmark.run.folder import RunFolder
 from benchmark.suites import SUITES
 from core.storage import write_bytes_atomic
 from metrics import better, mark_reduced
 
 GROUP = [
-    "model", "prior", "mode", "hparams", "dataset", "eval_dataset", "checkpoint", "representation", "metric",
+    *CONFIG_KEYS, "dataset", "eval_dataset", "checkpoint", "representation", "metric",
     "metric_spec",
 ]
 RANK_WITHIN = ["eval_dataset", "metric", "checkpoint", "representation"]
 SUMMARY_COLUMNS = [
-    "suite", "model", "prior", "mode", "hparams", "metric", "checkpoint", "representation", "better", "mean",
+    "suite", *CONFIG_KEYS, "metric", "checkpoint", "representation", "better", "mean",
     "ci95_low", "ci95_high", "ci_method", "n_seeds", "rank", "n_ranked",
 ]
 
-HEADLINE_COLUMNS = ["model", "prior", "mode", "hparams", "metric", "better", "mean", "std", "ci95_low", "ci95_high",
+HEADLINE_COLUMNS = [*CONFIG_KEYS, "metric", "better", "mean", "std", "ci95_low", "ci95_high",
                     "ci_method", "n_seeds", "rank", "n_ranked"]
 
-#: Fields a record must have: without them a row would be wrong (e.g. seeds pooled under another prior).
-REQUIRED = ("run_id", "suite", "model", "prior", "seed", "dataset", "checkpoint", "representation", "metric", "value")
-#: Fields added after the first records were written, and what an older record stands for.
-DEFAULTS = {"mode": "-", "hparams": "-", "eval_dataset": "-", "preset": "-", "wall_s": float("nan"),
-            "hardware_summary": "unknown", "versions": {}}
-
-
-def schema_problem(records: list[dict]) -> str:
-    """Why these records cannot be aggregated ('' if they can)."""
-    for n, record in enumerate(records, 1):
-        missing = [f for f in REQUIRED if record.get(f) is None]
-        if missing:
-            return f"record {n} has no {missing[0]!r} field (an older or damaged schema)"
-        if isinstance(record["value"], bool) or not isinstance(record["value"], int | float):
-            return f"record {n}: value {record['value']!r} is not a number"
-    return ""
-
-
 def usable_records(out: Path, warn: bool = True) -> list[dict]:
-    """Records of every whole run with the required fields, older ones completed with ``DEFAULTS``;
-    a damaged run is skipped and named, never failing the leaderboard of every other run."""
+    """Records of every whole run with the required fields (older ones upgraded as they are read); a damaged
+    run is skipped and named, never failing the leaderboard of every other run."""
     records: list[dict] = []
     for path, found in iter_runs(out):
         problem = found if isinstance(found, str) else schema_problem(found)
@@ -65,12 +49,8 @@ def usable_records(out: Path, warn: bool = True) -> list[dict]:
             if warn:
                 print(f"warning: skipping {path}: {problem}", file=sys.stderr)
             continue
-        for record in found:
-            filled = {**DEFAULTS, **{k: v for k, v in record.items() if v is not None}}
-            filled.setdefault("metric_spec", record["metric"])
-            # a count below the metric's reference is marked from the spec itself: older records need no rewrite
-            filled["metric_spec"] = mark_reduced(filled["metric_spec"])
-            records.append(filled)
+        # a count below the metric's reference is marked from the spec itself: older records need no rewrite
+        records += [{**r, "metric_spec": mark_reduced(r["metric_spec"])} for r in found]
     return records
 
 
@@ -113,7 +93,7 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
             suite=str(suite_name), checkpoint=checkpoint, representation=representation)
         rows.append(table[SUMMARY_COLUMNS])
     table = pd.concat(rows, ignore_index=True)
-    by_model = table.groupby(["model", "prior", "mode", "hparams"], dropna=False)["rank"]
+    by_model = table.groupby(list(CONFIG_KEYS), dropna=False)["rank"]
     table["mean_rank"], table["n_suites"] = by_model.transform("mean"), by_model.transform("count")
     table = table.sort_values(["n_suites", "mean_rank", "suite", "rank"], ascending=[False, True, True, True])
     return table.reset_index(drop=True)
@@ -126,8 +106,7 @@ def best_runs(records: pd.DataFrame, suite_name: str) -> pd.DataFrame:
     if lead.empty:
         return lead
     key = lead["value"] if better(headline.metric) == "lower" else -lead["value"]
-    keys = ["model", "prior", "mode", "hparams"]
-    return lead.assign(_key=key).sort_values(["_key", "seed"]).groupby(keys, dropna=False).head(1)
+    return lead.assign(_key=key).sort_values(["_key", "seed"]).groupby(list(CONFIG_KEYS), dropna=False).head(1)
 
 
 def copy_best_artifacts(records: pd.DataFrame, out: Path, dest: Path) -> list[Path]:
@@ -137,12 +116,12 @@ def copy_best_artifacts(records: pd.DataFrame, out: Path, dest: Path) -> list[Pa
     with_files = records[records["artifacts"].apply(lambda a: isinstance(a, dict) and bool(a))]
     if with_files.empty:
         return []
-    folders = {p.parent.name: p.parent.resolve() for p in out.rglob(RECORDS)}
+    folders = {p.parent.name: p.parent.resolve() for p in out.rglob(RunFolder.RECORDS)}
     written: list[Path] = []
     refused: set[Path] = set()
     for _, best in best_runs(records, str(records["suite"].iloc[0])).iterrows():
         files = with_files[with_files.run_id == best["run_id"]]
-        label = "_".join(str(best[k]) for k in ("model", "prior", "mode", "hparams") if best[k] not in ("-", None))
+        label = "_".join(str(best[k]) for k in CONFIG_KEYS if best[k] not in ("-", None))
         label = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in label)
         for artifacts in files["artifacts"]:
             for name, filename in sorted(artifacts.items()):

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from benchmark.plots import metric_words
+from benchmark.records.schema import CONFIG_KEYS
 from benchmark.results import leaderboard
 from benchmark.results.report_assets import CSS, JS
 from benchmark.results.stats import BOOTSTRAP_MIN_N
@@ -25,7 +26,6 @@ from core.storage import write_text_atomic
 from metrics import better, reduced_note
 
 INDEX = "index.html"
-CONFIG = ["model", "prior", "mode", "hparams"]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg")
 
 
@@ -67,7 +67,7 @@ def provenance(group: pd.DataFrame) -> str:
     gits = sorted({d.get("git", "unknown") for d in group["versions"] if isinstance(d, dict)})
     items = [
         ("metric spec", "; ".join(sorted(set(group["metric_spec"])))),
-        ("eval set", "; ".join(sorted(set(group.get("eval_dataset", pd.Series(["-"])).fillna("-").astype(str))))),
+        ("eval set", "; ".join(sorted(set(group["eval_dataset"].astype(str))))),
         ("preset", " ".join(sorted(set(group["preset"])))),
         ("seeds", " ".join(str(s) for s in sorted(group["seed"]))),
         ("runs", " ".join(sorted(set(group["run_id"])))) if "run_id" in group else ("runs", "-"),
@@ -92,7 +92,6 @@ def headline_table(suite_name: str, records: pd.DataFrame) -> tuple[str, int]:
     direction = better(headline.metric)
     table_rows = leaderboard.headline(records, suite_name)
     lead = headline.select(records)
-    lead = lead.assign(**{c: lead[c].fillna("-") if c in lead else "-" for c in ("hparams", "mode")})
     columns = [("config", "model configuration"), ("mean", f"mean ({direction} is better)"),
                ("interval", "95% interval"), ("ci_method", "interval method"), ("n_seeds", "seeds"),
                ("rank", "rank"), ("provenance", "provenance")]
@@ -120,7 +119,7 @@ def summary_table(frame: pd.DataFrame) -> str:
         columns += [(f"{s}-mean", f"{s}: {metric_words(metric)}"), (f"{s}-rank", f"{s}: rank")]
     columns += [("n_suites", "suites scored"), ("mean_rank", "mean rank over them")]
     rows = []
-    for i, (_, group) in enumerate(summ.groupby(CONFIG, dropna=False, sort=False)):
+    for i, (_, group) in enumerate(summ.groupby(list(CONFIG_KEYS), dropna=False, sort=False)):
         first = group.iloc[0]
         cells = [cell(config_label(first))]
         for s in suites:

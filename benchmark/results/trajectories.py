@@ -16,20 +16,20 @@ import pandas as pd
 
 from benchmark import plots
 from benchmark.records.io import iter_runs
+from benchmark.records.schema import CONFIG_KEYS
 from benchmark.results.stats import mean_ci
-from benchmark.run.budgets import TRAJECTORY
+from benchmark.run.folder import RunFolder
 from benchmark.suites import SUITES
 from core.storage import write_text_atomic
 from metrics import better
 
-CONFIG = ["model", "prior", "mode", "hparams"]
 TABLE, RANKS = "trajectory.csv", "trajectory_ranks.csv"
 
 
 def budget_records(out: Path, run_ids: set[str]) -> list[dict]:
     """The budget records of the runs in ``run_ids`` (runs whose own records are whole); damaged files named."""
     found: list[dict] = []
-    for path, records in iter_runs(out, TRAJECTORY):
+    for path, records in iter_runs(out, RunFolder.TRAJECTORY):
         if isinstance(records, str):
             print(f"warning: skipping {path}: {records}", file=sys.stderr)
         else:
@@ -42,26 +42,22 @@ def points(records: pd.DataFrame, budget: list[dict], suite_name: str) -> pd.Dat
     suite = SUITES.get(suite_name)
     metric, rep = suite.trajectory.metric, suite.headline.representation
     last = records[(records.metric == metric) & (records.checkpoint == "last") & (records.representation == rep)]
-    # records from before the ``step`` field: the last checkpoint is after all ``steps``
-    steps = last["steps"] if "steps" in last else pd.Series(float("nan"), index=last.index)
-    last = last.assign(step=last["step"].fillna(steps) if "step" in last else steps).dropna(subset=["step"])
+    last = last.dropna(subset=["step"]) if "step" in last else last.iloc[:0]  # too old to say (``schema.upgrade``)
     frames = [last.assign(source="last checkpoint")]
     if budget:
         kept = pd.DataFrame(budget)
         kept = kept[(kept.metric == metric) & (kept.representation == rep) & (kept.suite == suite_name)]
         frames.insert(0, kept.assign(source="kept budget"))
     frame = pd.concat(frames, ignore_index=True)
-    for column in ("mode", "hparams"):
-        frame[column] = frame[column].fillna("-") if column in frame else "-"
     frame["step"] = frame["step"].astype(int)
     frame = frame.drop_duplicates(["run_id", "step"], keep="first")  # the budget record where both exist
-    return frame[[*CONFIG, "seed", "run_id", "step", "metric", "metric_spec", "value", "source"]].sort_values(
-        [*CONFIG, "seed", "step"]).reset_index(drop=True)
+    return frame[[*CONFIG_KEYS, "seed", "run_id", "step", "metric", "metric_spec", "value", "source"]].sort_values(
+        [*CONFIG_KEYS, "seed", "step"]).reset_index(drop=True)
 
 
 def aggregate(pts: pd.DataFrame) -> pd.DataFrame:
     """Mean, std, 95% interval and rank (1 = best, among configurations scored at that step) per step."""
-    grouped = pts.groupby([*CONFIG, "metric", "step"], dropna=False)
+    grouped = pts.groupby([*CONFIG_KEYS, "metric", "step"], dropna=False)
     table = grouped["value"].agg(mean="mean", std="std", n_seeds="count")
     table["std"] = table["std"].fillna(0.0)
     ci = grouped["value"].agg(lambda v: mean_ci(v.to_numpy()))

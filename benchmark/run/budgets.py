@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.records.io import run_records
+from benchmark.run.folder import RunFolder
 from core.errors import BenchmarkError
 
-BUDGET_DIR = "budgets"
-TRAJECTORY = "trajectory.jsonl"
 #: How a budget is scored: the suite's trajectory pass (headline metric, cheap spec) or every metric.
 SCORINGS = ("cheap", "full")
 OFF = ("", "off", "none")
@@ -52,13 +51,9 @@ def check_steps(steps: tuple[int, ...], max_steps: int | None, where: str) -> No
                              f"{max_steps} training steps")
 
 
-def weights_file(run_dir: Path, step: int) -> Path:
-    return Path(run_dir) / BUDGET_DIR / f"step{step:08d}.pt"
-
-
 def scored(run_dir: Path) -> list[dict[str, Any]]:
     """The budget records of a run ([] if none, or if the file is damaged: its budgets are scored again)."""
-    path = Path(run_dir) / TRAJECTORY
+    path = RunFolder(run_dir).trajectory
     if not path.exists():
         return []
     try:
@@ -70,7 +65,7 @@ def scored(run_dir: Path) -> list[dict[str, Any]]:
 
 def _unscored(run_dir: Path, steps: tuple[int, ...], scoring: str, kept: bool) -> list[int]:
     done = {r["step"] for r in scored(run_dir) if r.get("budget_scoring") == scoring}
-    return [s for s in steps if s not in done and weights_file(run_dir, s).exists() == kept]
+    return [s for s in steps if s not in done and RunFolder(run_dir).checkpoint(s).exists() == kept]
 
 
 def pending(run_dir: Path, steps: tuple[int, ...], scoring: str) -> list[int]:

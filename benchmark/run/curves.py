@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmark.run.folder import RunFolder
 from core.storage import write_text_atomic
 
-STEPS_CSV, EPOCHS_CSV = "curves_steps.csv", "curves_epochs.csv"
 #: Steps per logged point: every step of a smoke run would be noise, fewer would hide a paper run's start.
 LOG_EVERY = 10
 #: Seconds between flushes inside an epoch, so long epochs show progress without rewriting on every step.
@@ -67,7 +67,7 @@ class Curves:
 
     def __init__(self, run_dir: Path, tensorboard_dir: Path | None = None, log_every: int = LOG_EVERY,
                  flush_every_s: float = FLUSH_EVERY_S) -> None:
-        self.run_dir, self.tensorboard_dir = Path(run_dir), tensorboard_dir
+        self.folder, self.tensorboard_dir = RunFolder(run_dir), tensorboard_dir
         self.log_every, self.flush_every_s = log_every, flush_every_s
         self.steps: list[dict[str, Any]] = []
         self.epochs: list[dict[str, Any]] = []
@@ -78,8 +78,8 @@ class Curves:
 
     def start(self, step: int) -> None:
         """Open the curves of a run whose checkpoint is at ``step``: keep earlier rows, drop later ones."""
-        self.steps = [r for r in _read_csv(self.run_dir / STEPS_CSV) if int(r["step"]) <= step]
-        self.epochs = [r for r in _read_csv(self.run_dir / EPOCHS_CSV) if int(r["step"]) <= step]
+        self.steps = [r for r in _read_csv(self.folder.steps_csv) if int(r["step"]) <= step]
+        self.epochs = [r for r in _read_csv(self.folder.epochs_csv) if int(r["step"]) <= step]
         if self.tensorboard_dir is not None:
             self.writer = tensorboard_writer(self.tensorboard_dir, step + 1)  # also drops a killed first epoch
 
@@ -120,9 +120,9 @@ class Curves:
 
     def flush(self) -> None:
         if self.steps:
-            write_text_atomic(self.run_dir / STEPS_CSV, _csv_text(self.steps))
+            write_text_atomic(self.folder.steps_csv, _csv_text(self.steps))
         if self.epochs:
-            write_text_atomic(self.run_dir / EPOCHS_CSV, _csv_text(self.epochs))
+            write_text_atomic(self.folder.epochs_csv, _csv_text(self.epochs))
         if self.writer is not None:
             self.writer.flush()
         self._last_flush = time.perf_counter()

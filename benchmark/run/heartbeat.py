@@ -15,20 +15,20 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.records.io import write_json
+from benchmark.run.folder import RunFolder
 
-HEARTBEAT = "heartbeat.json"
 #: A beat older than this from another host means its process is gone (beats come at least every
 #: ``curves.FLUSH_EVERY_S`` while training; scoring a paper-size run takes minutes, not more).
 STALE_S = 1800.0
 
 
 def beat(run_dir: Path, phase: str, **info: Any) -> None:
-    write_json(Path(run_dir) / HEARTBEAT, {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time(),
+    write_json(RunFolder(run_dir).heartbeat, {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time(),
                                            "phase": phase, **info})
 
 
 def clear(run_dir: Path) -> None:
-    (Path(run_dir) / HEARTBEAT).unlink(missing_ok=True)
+    RunFolder(run_dir).heartbeat.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:
@@ -45,7 +45,7 @@ def _alive(pid: int) -> bool:
 
 def running(run_dir: Path) -> str | None:
     """What the run's live process is doing (e.g. 'training: epoch 2, step 40 of 300'), or None."""
-    path = Path(run_dir) / HEARTBEAT
+    path = RunFolder(run_dir).heartbeat
     try:
         beat_ = json.loads(path.read_text())
     except (OSError, ValueError):  # absent, unreadable (an --out that is a file), or not JSON

@@ -18,29 +18,17 @@ import torch
 
 from benchmark.config.run_config import RunConfig, RunSpec
 from benchmark.data import load_dataset
-from benchmark.records.io import RECORDS, run_records, write_json, write_records
+from benchmark.records.io import run_records, write_json, write_records
+from benchmark.records.schema import RunInfo, record, run_fields
 from benchmark.run import budgets, heartbeat, provenance
 from benchmark.run.curves import Curves
-from benchmark.run.trainer import Trainer, load_checkpoint
+from benchmark.run.folder import RunFolder
+from benchmark.run.trainer import Trainer
 from benchmark.suites import SUITES, EvalContext
 from benchmark.suites.base import gw_diagnostic
 from core.config import to_dict
 from core.errors import BenchmarkError
 from core.storage import run_lock
-from models import BenchmarkModel, build_model
-
-#: TensorBoard event files live under ``<out>/tensorboard/``, one folder per run named by what tells runs apart,
-#: so ``tensorboard --logdir <out>`` lists a sweep as suite/model/prior/hparams/seed.
-TENSORBOARD_DIR = "tensorboard"
-
-
-def tensorboard_name(run: RunConfig) -> str:
-    """``ood/gwae-gmp/gaussian_mixture-paper/default/seed0-1a2b3c4d``: the run's TensorBoard folder."""
-    prior, mode, hparams = run.labels.prior, run.labels.mode, run.labels.hparams
-    safe = "".join(c if c.isalnum() or c in "-_.=," else "_" for c in hparams.replace(" ", ","))
-    prior_part = prior if mode in ("-", None) else f"{prior}-{mode}"
-    hparams_part = "default" if hparams == "-" else safe
-    return f"{run.suite}/{run.model}/{prior_part}/{hparams_part}/seed{run.seed}-{run.run_id.rsplit('-', 1)[-1]}"
 
 
 @dataclass
@@ -76,7 +64,7 @@ def execute(
         return records
     with run_lock(run_dir):
         try:
-            records = _whole_records(run_dir) or _train_and_score(spec, Path(out), run_dir, data, device, progress,
+            records = _whole_records(run_dir) or _train_and_score(spec, run_dir, data, device, progress,
                                                                   progress_desc)
             score_budgets(spec, run_dir, data, device, records)
             return records
@@ -85,13 +73,14 @@ def execute(
 
 
 def _whole_records(run_dir: Path, warn: bool = False) -> list[dict[str, Any]] | None:
-    if not (run_dir / RECORDS).exists():
+    path = RunFolder(run_dir).records
+    if not path.exists():
         return None
     try:
-        return run_records(run_dir / RECORDS)
+        return run_records(path)
     except BenchmarkError as exc:
         if warn:
-            print(f"warning: {run_dir / RECORDS}: {exc}; re-scoring the run from its checkpoints", file=sys.stderr)
+            print(f"warning: {path}: {exc}; re-scoring the run from its checkpoints", file=sys.stderr)
         return None
 
 
@@ -100,12 +89,6 @@ def _warn_unreachable(spec: RunSpec, run_dir: Path) -> None:
     if missing:
         print(f"warning: {spec.run_id} has no weights kept at step(s) {', '.join(map(str, missing))} (it trained "
               "before they were asked for, or stopped early before them): not scored", file=sys.stderr)
-
-
-#: Fields of a run's records that describe the run, not one score: budget records copy them.
-RUN_FIELDS = ("run_id", "suite", "preset", "model", "prior", "mode", "hparams", "dataset", "seed", "eval_seed",
-              "model_config", "train_config", "data_config", "epochs", "best_epoch", "stopped_early", "steps",
-              "wall_s", "peak_rss_mb", "peak_cuda_mb", "versions", "hardware", "hardware_summary")
 
 
 def score_budgets(spec: RunSpec, run_dir: Path, data: SuiteData, device: torch.device,
@@ -120,12 +103,13 @@ def score_budgets(spec: RunSpec, run_dir: Path, data: SuiteData, device: torch.d
     if not todo:
         return found
     suite, run = SUITES.get(spec.suite), spec.config
-    model = _build(run)
-    base = {k: records[0][k] for k in RUN_FIELDS if k in records[0]}
+    folder = RunFolder(run_dir)
+    model = folder.new_model(run)
+    base = run_fields(records[0])
     per_epoch = records[0]["steps"] / max(records[0]["epochs"], 1)
     heartbeat.beat(run_dir, "scoring budgets")
     for step in todo:
-        load_checkpoint(model, run_dir, step, device)
+        folder.load(model, step, device)
         torch.manual_seed(run.eval.eval_seed)
         start = time.perf_counter()
         ctx = EvalContext(model, data.eval, suite.trajectory.encode_as, device, run.train.batch_size,
@@ -134,46 +118,33 @@ def score_budgets(spec: RunSpec, run_dir: Path, data: SuiteData, device: torch.d
         wall = round(time.perf_counter() - start, 2)
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         for row in scores.rows:  # the numbers only: no curves or files per budget
-            found.append({**base, "checkpoint": "step", "step": step, "checkpoint_epoch": round(step / per_epoch, 3),
-                          "representation": suite.trajectory.encode_as, "budget_scoring": spec.budget_scoring,
-                          "eval_wall_s": wall, "timestamp": stamp, **row})
-        write_records(run_dir, found, budgets.TRAJECTORY)
+            found.append(record(base, {
+                "checkpoint": "step", "step": step, "checkpoint_epoch": round(step / per_epoch, 3),
+                "representation": suite.trajectory.encode_as, "budget_scoring": spec.budget_scoring,
+                "eval_wall_s": wall, "timestamp": stamp}, row))
+        write_records(run_dir, found, folder.TRAJECTORY)
     return found
 
 
-def _build(run: RunConfig) -> BenchmarkModel:
-    torch.manual_seed(run.seed)  # model initialisation depends on the seed only
-    return build_model(run.model, run.model_config, run.data.image_shape)
-
-
-def _train_and_score(spec: RunSpec, out: Path, run_dir: Path, data: SuiteData, device: torch.device, progress: bool,
+def _train_and_score(spec: RunSpec, run_dir: Path, data: SuiteData, device: torch.device, progress: bool,
                      progress_desc: str | None) -> list[dict[str, Any]]:
     suite, run = SUITES.get(spec.suite), spec.config
-    resolved = run.to_dict()
-    if not (run_dir / "config.json").exists():
-        write_json(run_dir / "config.json", {"run_id": run.run_id, **resolved})
-    curves = Curves(run_dir, out / TENSORBOARD_DIR / tensorboard_name(run))
-    model = _build(run)
+    folder = RunFolder(run_dir)
+    if not folder.config_file.exists():
+        write_json(folder.config_file, {"run_id": run.run_id, **run.to_dict()})
+    curves = Curves(run_dir, folder.tensorboard(run))
+    model = folder.new_model(run)
     trainer = Trainer(model, data.train, data.val, run.train, run_dir, device, run.seed, progress, curves,
                       progress_desc, keep_at=spec.budgets)
     result = trainer.fit()
-    write_json(run_dir / "train.json", to_dict(result))
+    write_json(folder.train_file, to_dict(result))
     heartbeat.beat(run_dir, "scoring")
 
     hardware = provenance.hardware(device)
-    base = {
-        "run_id": run.run_id, "suite": run.suite, "preset": run.preset, "model": run.model,
-        "prior": run.labels.prior, "mode": run.labels.mode, "hparams": run.labels.hparams,
-        "dataset": run.data.dataset, "seed": run.seed,
-        "eval_seed": run.eval.eval_seed, "model_config": resolved["model_config"], "train_config": resolved["train"],
-        "data_config": resolved["data"], "epochs": result.epochs, "best_epoch": result.best_epoch,
-        "stopped_early": result.stopped_early, "steps": result.steps, "wall_s": round(result.wall_s, 2),
-        "peak_rss_mb": round(result.peak_rss_mb, 1), "peak_cuda_mb": round(result.peak_cuda_mb, 1),
-        "versions": provenance.versions(), "hardware": hardware, "hardware_summary": provenance.describe(hardware),
-    }
+    base = RunInfo.of(run, result, provenance.versions(), hardware, provenance.describe(hardware)).fields()
     records = []
     for checkpoint in run.eval.checkpoints:
-        load_checkpoint(model, run_dir, checkpoint, device)
+        folder.load(model, checkpoint, device)
         diagnostics = model.diagnostics()
         epoch = result.best_epoch if checkpoint == "best" else result.epochs
         step = round(result.steps * epoch / max(result.epochs, 1))  # epochs are whole: the steps at that epoch
@@ -186,10 +157,9 @@ def _train_and_score(spec: RunSpec, out: Path, run_dir: Path, data: SuiteData, d
             eval_wall = round(time.perf_counter() - start, 2)
             stamp = datetime.now(UTC).isoformat(timespec="seconds")
             for row in rows:
-                records.append({
-                    **base, "checkpoint": checkpoint, "checkpoint_epoch": epoch, "step": step, "representation": rep,
-                    "eval_wall_s": eval_wall, "timestamp": stamp,
-                    **({"model_diagnostics": diagnostics} if diagnostics else {}), **row,
-                })
+                context = {"checkpoint": checkpoint, "checkpoint_epoch": epoch, "step": step, "representation": rep,
+                           "eval_wall_s": eval_wall, "timestamp": stamp}
+                records.append(record(base, context, {**({"model_diagnostics": diagnostics} if diagnostics else {}),
+                                                      **row}))
     write_records(run_dir, records)
     return records

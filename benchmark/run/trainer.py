@@ -30,14 +30,13 @@ from tqdm import tqdm
 from benchmark.config.run_config import TrainConfig
 from benchmark.data import identity_collate
 from benchmark.run import heartbeat
-from benchmark.run.budgets import weights_file
 from benchmark.run.checkpoints import CHECKPOINT_FORMAT, load_state, pack_rng, unpack_rng
 from benchmark.run.curves import Curves
+from benchmark.run.folder import RunFolder
 from core.errors import BenchmarkError, CheckpointError, NonFiniteLossError, UnsafeCheckpointError
 from core.storage import make_dir, write_bytes_atomic
 from models.base import BenchmarkModel
 
-BEST, LAST = "checkpoint_best.pt", "checkpoint_last.pt"
 #: The trainer's one test seam, called after each epoch once its checkpoint is written (run folder, epochs
 #: done); None in production. Tests that interrupt a real run mid-training set it in their CLI children
 #: (tests/hold/sitecustomize.py), so an interruption lands at a known point, never late.
@@ -154,12 +153,13 @@ class Trainer:
 
         A refused (unsafe or older-format) checkpoint stops the run: it is never loaded and never replaced.
         """
-        if not (self.run_dir / LAST).exists():
+        folder = RunFolder(self.run_dir)
+        if not folder.checkpoint("last").exists():
             return False
         initial = copy.deepcopy(self._state())
         problem = ""
-        for name in (LAST, BEST):
-            path = self.run_dir / name
+        for name in ("last", "best"):
+            path = folder.checkpoint(name)
             try:
                 if not path.exists():
                     raise CheckpointError("missing")
@@ -170,14 +170,14 @@ class Trainer:
                 problem = problem or f"{exc}"
                 self._restore(initial)
                 continue
-            if name == BEST:  # it replaces the unreadable file (a finished run is scored from ``last`` too)
-                write_bytes_atomic(self.run_dir / LAST, path.read_bytes())
-                print(f"warning: {self.run_dir / LAST} is unreadable ({problem}); resuming from {BEST} "
+            if name == "best":  # it replaces the unreadable file (a finished run is scored from ``last`` too)
+                write_bytes_atomic(folder.checkpoint("last"), path.read_bytes())
+                print(f"warning: {folder.checkpoint('last')} is unreadable ({problem}); resuming from {folder.BEST} "
                       f"(epoch {self.result.epochs})", file=sys.stderr, flush=True)
             if not self.result.finished:
                 self.result.resumed_at.append(self.result.epochs)
             return True
-        print(f"warning: {self.run_dir / LAST} is unreadable ({problem}) and {BEST} cannot replace it; "
+        print(f"warning: {folder.checkpoint('last')} is unreadable ({problem}) and {folder.BEST} cannot replace it; "
               "restarting the run from scratch", file=sys.stderr, flush=True)
         return False
 
@@ -235,8 +235,8 @@ class Trainer:
             heartbeat.beat(self.run_dir, "training", epoch=res.epochs, step=res.steps, total_steps=self._total_steps)
             state = save_bytes({**self._state(), "epoch": epoch + 1})
             if improved:  # the full state: an unreadable last checkpoint falls back to it
-                write_bytes_atomic(self.run_dir / BEST, state)
-            write_bytes_atomic(self.run_dir / LAST, state)
+                write_bytes_atomic(RunFolder(self.run_dir).checkpoint("best"), state)
+            write_bytes_atomic(RunFolder(self.run_dir).checkpoint("last"), state)
             if after_epoch is not None:
                 after_epoch(self.run_dir, res.epochs)
             bar.set_postfix(val=f"{val:.4g}", best=f"{res.best_val:.4g}@{res.best_epoch}")
@@ -276,7 +276,7 @@ class Trainer:
     def _keep(self, step: int) -> None:
         """The weights after ``step`` training steps, for scoring that budget (not for resuming)."""
         state = {"format": CHECKPOINT_FORMAT, "model": self.model.state_dict(), "step": step}
-        write_bytes_atomic(weights_file(self.run_dir, step), save_bytes(state))
+        write_bytes_atomic(RunFolder(self.run_dir).checkpoint(step), save_bytes(state))
 
     @torch.no_grad()
     def validate_terms(self) -> dict[str, float]:
@@ -292,19 +292,3 @@ class Trainer:
             raise NonFiniteLossError(f"non-finite validation loss in {self.run_dir.name}")
         return terms
 
-
-def load_checkpoint(model: BenchmarkModel, run_dir: Path, which: str | int, device: torch.device) -> BenchmarkModel:
-    """Load the ``best`` or ``last`` weights of a finished run, or those kept at a step (an int), into ``model``."""
-    if isinstance(which, int):
-        path = weights_file(run_dir, which)
-    else:
-        path = Path(run_dir) / (BEST if which == "best" else LAST)
-    try:
-        model.load_state_dict(load_state(path, device)["model"])
-    except UnsafeCheckpointError:
-        raise
-    except CheckpointError as exc:
-        raise CheckpointError(f"{path}: {exc}") from None
-    except (KeyError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: does not fit this run ({type(exc).__name__})") from None
-    return model.to(device).eval()

@@ -42,7 +42,8 @@ def points(records: pd.DataFrame, budget: list[dict], suite_name: str) -> pd.Dat
     suite = SUITES.get(suite_name)
     metric, rep = suite.trajectory.metric, suite.headline.representation
     last = records[(records.metric == metric) & (records.checkpoint == "last") & (records.representation == rep)]
-    last = last.dropna(subset=["step"]) if "step" in last else last.iloc[:0]  # too old to say (``schema.upgrade``)
+    # a record too old to say its step (``schema.upgrade``) has no place on the trajectory
+    last = last.dropna(subset=["step"]) if "step" in last else last.iloc[:0].assign(step=pd.Series(dtype=float))
     frames = [last.assign(source="last checkpoint")]
     if budget:
         kept = pd.DataFrame(budget)

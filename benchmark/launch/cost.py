@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 import sys
@@ -11,28 +12,10 @@ from typing import Any
 from benchmark.config.run_config import RunSpec
 from benchmark.records.io import read_records
 
-#: Training seconds per step (batch 64) by image shape, measured on an idle 2-core CPU (AMD EPYC, torch 2.14,
-#: 2 threads) with ``python scripts/bench_models.py --suite S --steps 8`` (3x64x64: an earlier measurement of
-#: the same script). ``plan`` uses them only for models that have no records in ``--out``; other shapes scale
-#: by pixel count.
-_GWAE = ("gwae-np", "gwae-fnp", "gwae-gmp")
-#: The disentangling VAEs (issue 12) were measured on a loaded machine (1 thread) against ``vae`` in the same
-#: process; their entries are ``vae``'s idle figure times that ratio (beta-TCVAE, DIP-VAE, AnnealedVAE about
-#: 1.0-1.4x a VAE step; FactorVAE, whose 5 x 1000 discriminator runs three times a step, 2.1x at 3x32x32 and
-#: 3.4x at 1x28x28; at 3x64x64 the discriminator's fixed cost is small against the convolutions).
-SECONDS_PER_STEP: dict[str, dict[str, float]] = {
-    "1x28x28": {"vae": 0.021, "beta-vae": 0.018, "dagmm": 0.020, "wae": 0.019, "wae-infovae": 0.020,
-                "beta-tcvae": 0.029, "factorvae": 0.071, "dip-vae-i": 0.028, "dip-vae-ii": 0.021,
-                "annealed-vae": 0.021, **dict.fromkeys(_GWAE, 0.32)},
-    "3x32x32": {"vae": 0.033, "beta-vae": 0.035, "dagmm": 0.036, "wae": 0.032, "wae-infovae": 0.029,
-                "beta-tcvae": 0.034, "factorvae": 0.071, "dip-vae-i": 0.033, "dip-vae-ii": 0.035,
-                "annealed-vae": 0.034, **dict.fromkeys(_GWAE, 0.29)},
-    "3x64x64": {"vae": 0.25, "beta-vae": 0.25, "dagmm": 0.35, "wae": 0.25, "wae-infovae": 0.25,
-                "beta-tcvae": 0.26, "factorvae": 0.30, "dip-vae-i": 0.25, "dip-vae-ii": 0.25, "annealed-vae": 0.25,
-                **dict.fromkeys(_GWAE, 2.5)},
-}
-for _table in SECONDS_PER_STEP.values():  # measured on the zong form; the paper form has the same networks
-    _table["dagmm-zong"] = _table["dagmm"]
+#: Training seconds per step (batch 64) by image shape and model, with how each was measured (a data file:
+#: remeasuring a model edits numbers, not code). ``plan`` uses them only for models with no records in ``--out``.
+STEP_COSTS = json.loads((Path(__file__).parent / "step_costs.json").read_text())
+SECONDS_PER_STEP: dict[str, dict[str, float]] = STEP_COSTS["seconds_per_step"]
 FALLBACK_SECONDS_PER_STEP = 0.25  # a model missing from the table, at 1x28x28 (named in a warning: a guess)
 
 def train_steps(spec: RunSpec, n_train: int) -> int:

@@ -1,17 +1,25 @@
-"""The metric registry, filled by importing every metric module (each registers its metrics where they are
-defined, ``metrics.base.metric``), and the direction of every record name: ``better`` refuses a name nobody
-declared, so no name is ever ranked backwards.
+"""The metric registry, filled by importing every module of the ``metrics`` package (each registers its metrics
+where they are defined, ``metrics.base.metric``, so a new metric is one new module and no edit here), and the
+direction of every record name: ``better`` refuses a name nobody declared, so no name is ever ranked backwards.
 """
 
 from __future__ import annotations
 
-import metrics.disentanglement  # noqa: F401  (importing a metric module registers its metrics)
-import metrics.dlib_scores  # noqa: F401
+import importlib
+import pkgutil
+from pathlib import Path
+
 from core.errors import BenchmarkError
 from metrics.base import HIGHER, LOWER, METRICS, Better, Metric, _check
 from metrics.generation import FID_SPEC, INCEPTION_SUFFIX, KID_SPEC, PSNR_SPEC
 from metrics.gw import GW_SPEC
 from metrics.ood import OOD_SPEC
+
+#: Modules of the package that define no metric: the machinery, and the feature networks (loaded where used).
+NOT_METRICS = frozenset({"base", "registry", "extractors", "fid_inception"})
+for _module in pkgutil.iter_modules([str(Path(__file__).parent)]):
+    if _module.name not in NOT_METRICS:
+        importlib.import_module(f"metrics.{_module.name}")
 
 #: Record name -> the direction that wins, over every registered metric.
 DIRECTIONS: dict[str, Better] = {name: d for entry in METRICS for name, d in entry.obj.yields.items()}

@@ -1,8 +1,12 @@
+"""``python -m benchmark`` and the ``gwae-bench`` console script: one entry, one set of exit codes."""
+
 import sys
 
 from benchmark.cli import Terminated, main
 
-if __name__ == "__main__":  # spawned worker processes (run --jobs) import this module as __mp_main__
+
+def entry() -> int:
+    """Run the CLI and map a termination or Ctrl-C to the exit status a shell reports for it."""
     try:
         code = main()
     except Terminated:
@@ -10,4 +14,8 @@ if __name__ == "__main__":  # spawned worker processes (run --jobs) import this 
     except KeyboardInterrupt:
         code = 130  # 128 + SIGINT; main printed the one-line resume hint
     sys.stdout.flush()
-    raise SystemExit(code)
+    return code
+
+
+if __name__ == "__main__":  # spawned worker processes (run --jobs) import this module as __mp_main__
+    raise SystemExit(entry())

@@ -126,7 +126,7 @@ def test_bad_seeds_are_rejected_by_the_parser(tmp_path):
 
 def test_corrupt_shipped_data_is_rejected_before_anything_is_written(tmp_path):
     data = tmp_path / "data"
-    shutil.copytree(ROOT / "data", data)
+    shutil.copytree(ROOT / "benchmark" / "data" / "shipped", data)
     target = data / "omniglot" / "all_runs.zip"
     blob = bytearray(target.read_bytes())
     blob[len(blob) // 2] ^= 0xFF

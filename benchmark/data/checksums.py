@@ -18,11 +18,14 @@ _CHUNK = 1 << 20
 
 
 def shipped_data_dir() -> Path:
-    """The repository's ``data/`` folder; ``$GWAE_BENCH_SHIPPED_DATA`` overrides it (tests)."""
+    """The shipped data, package data beside this module so an installed wheel has it too.
+
+    ``$GWAE_BENCH_SHIPPED_DATA`` overrides it (tests use a corrupted copy).
+    """
     override = os.environ.get(SHIPPED_DATA_ENV)
     if override:
         return Path(override).expanduser().resolve()
-    return Path(__file__).resolve().parents[2] / "data"
+    return Path(__file__).resolve().parent / "shipped"
 
 
 def sha256_file(path: Path | str) -> str:

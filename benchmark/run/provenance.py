@@ -32,7 +32,10 @@ def versions() -> dict[str, str]:
 
 
 def _git_revision() -> str:
-    root = Path(__file__).resolve().parents[1]
+    """The checkout's revision; "unknown" for an installed wheel, even one in a venv inside another repository."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():  # a file in a git worktree, a folder in a clone
+        return "unknown"
     try:
         sha = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=5

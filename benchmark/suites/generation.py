@@ -1,6 +1,6 @@
 """Generation suite (the paper's CelebA experiment): FID of prior samples, FID and PSNR of reconstructions.
 
-Protocol (gwae-method.md 5.2-5.3): real images = the test split (CelebA: the official partition
+Protocol (docs/suite-generation.md): real images = the test split (CelebA: the official partition
 2; embedded: MNIST test), samples = ``decode(model.sample_prior(n))`` with as many samples as real
 images (official ``fid.py``), reconstructions = ``decode(encode(x))`` of the same real images.
 One feature pass per image set, shared by every metric (as torch-fidelity): the real features are

@@ -1,9 +1,9 @@
 """OoD suite (clustering meta-prior): train on MNIST, detect Omniglot as out-of-distribution.
 
-Protocol (gwae-method.md section 4): ID = MNIST test, OoD = Omniglot, labels ID 0 / OoD 1, each
-model scored by its own scorer (GWAE: critic potential f(G(z), z); VAE: prior NLL of z; DAGMM:
-energy). Deviations, each recorded: Omniglot is inverted to white-on-black (the official code
-does not invert, which makes the task trivially about background colour), and both checkpoints
+Protocol (docs/suite-ood.md; scores: docs/method.md, "Scores"): ID = MNIST test, OoD = Omniglot,
+labels ID 0 / OoD 1, each model scored by its own scorer (GWAE: critic potential f(G(z), z);
+VAE: prior NLL of z; DAGMM: energy). Deviations, each recorded: Omniglot is inverted to white-on-black
+(the official code does not invert, which makes the task trivially about background colour), and both checkpoints
 (best and last) and both representations (mean and sampled z) are scored; the official numbers
 correspond to ``checkpoint=last, representation=sample``.
 """

@@ -1,4 +1,4 @@
-"""Loss terms of the GWAE objective (gwae-method.md section 1), as pure tensor functions.
+"""Loss terms of the GWAE objective (docs/method.md, "Objective"), as pure tensor functions.
 
 Each is tested against an independent numpy computation in ``tests/test_gwae_losses.py``.
 """

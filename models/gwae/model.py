@@ -1,8 +1,8 @@
 """Gromov-Wasserstein Autoencoder (Nakagawa et al., ICLR 2023), following the official code.
 
-Objective (gwae-method.md 1.2): L_GW + coef_w L_W + coef_entropy L_H + coef_d L_D, RMSprop for
+Objective (docs/method.md, "Objective"): L_GW + coef_w L_W + coef_entropy L_H + coef_d L_D, RMSprop for
 encoder, decoder, prior sampler and log distance scale; then ``critic_steps`` critic updates on
-the same minibatch with a one-centred gradient penalty (1.3).
+the same minibatch with a one-centred gradient penalty (docs/method.md, "Critic").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Trainable prior samplers of GWAE (gwae-method.md section 2) and the fixed priors, in one registry.
+"""Trainable prior samplers of GWAE (docs/method.md, "Priors") and the fixed priors, in one registry.
 
 A prior maps a batch size to latent samples z = S(eps), eps ~ N(0, I). Learned samplers end in
 ``BatchNorm1d(affine=False, momentum=0.5)``: in training mode every prior batch is standardised

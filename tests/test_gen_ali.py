@@ -13,6 +13,7 @@ from models import resolve_config
 from models.generation.ali import ALI, discriminator_loss, generator_loss
 from tests.model_checks import (
     assert_resumes,
+    assert_same_state,
     assert_trainer_resumes,
     assert_trains_and_has_every_shape,
     batches,
@@ -155,8 +156,7 @@ def test_validation_reports_both_losses_in_eval_mode_and_changes_nothing(mode):
     out = model.eval_batch(x)
     assert out == pytest.approx({"loss": float(loss_d + loss_g), "disc": float(loss_d), "gen": float(loss_g)},
                                 rel=1e-5)
-    for k, v in model.state_dict().items():
-        assert torch.equal(v, state[k]), k
+    assert_same_state(state, model.state_dict())
 
 
 @pytest.mark.parametrize("mode", ["paper", "fixed"])

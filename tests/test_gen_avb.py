@@ -13,6 +13,7 @@ from models import resolve_config
 from models.generation.avb import AdversarialVariationalBayes, discriminator_loss, kl_estimate
 from tests.model_checks import (
     assert_resumes,
+    assert_same_state,
     assert_trainer_resumes,
     assert_trains_and_has_every_shape,
     batches,
@@ -171,8 +172,7 @@ def test_validation_runs_both_passes_with_the_shaped_noise_and_changes_nothing(m
     out = model.eval_batch(x)
     want = {"loss": float(recon + 2.0 * kl), "recon": float(recon), "kl": float(kl), "disc": float(loss_disc)}
     assert out == pytest.approx(want, rel=1e-5, abs=1e-6)
-    for k, v in model.state_dict().items():
-        assert torch.equal(v, state[k]), k
+    assert_same_state(state, model.state_dict())
 
 
 @pytest.mark.parametrize("mode", ["paper", "fixed"])

@@ -1,7 +1,5 @@
 """Guided-VAE: the z split, the deformable-PCA branch against a brute-force warp, every loss term, resume."""
 
-import math
-
 import numpy as np
 import pytest
 import torch
@@ -9,7 +7,7 @@ from torch.distributions import Normal, kl_divergence
 
 from models import build_model, resolve_config
 from models.generation.guided_vae import GuidedVAE, GuidedVAEConfig, basis_orthogonality, split_dims
-from tests.model_checks import assert_resumes, bilinear, follow_plan
+from tests.model_checks import assert_resumes, assert_trains_and_has_every_shape, bilinear, follow_plan
 
 SHAPE = (1, 8, 8)  # tiny images for the checks; the suites' sizes in test_train_batch_and_shapes
 
@@ -124,17 +122,7 @@ def test_the_guidance_reaches_the_encoder_and_generation_uses_the_main_decoder()
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
 def test_train_batch_and_shapes(shape):
     model = _model(shape=shape)
-    terms = model.train_batch(_x(shape=shape), model.build_optimizers())
-    assert set(terms) == {"loss", "recon", "kl", "dpca", "orthogonality"}
-    assert all(math.isfinite(v) for v in terms.values()), terms
-    assert all(math.isfinite(v) for v in model.eval_batch(_x(shape=shape, seed=2)).values())
-    model.eval()
-    x = _x(shape=shape)
-    with torch.no_grad():
-        assert model.sample_prior(3).shape == (3, 4)
-        assert model.generate(3).shape == (3, *shape)
-        for rep in ("mean", "sample"):
-            assert model.reconstruct(x, rep).shape == x.shape
+    assert_trains_and_has_every_shape(model, shape, {"loss", "recon", "kl", "dpca", "orthogonality"})
     assert model.diagnostics() == {"z_def_dim": 2, "z_cont_dim": 2}
 
 

@@ -13,6 +13,7 @@ from models import resolve_config
 from models.generation.vae_gan import VAEGAN, feature_loss, gan_loss
 from tests.model_checks import (
     assert_resumes,
+    assert_same_state,
     assert_trainer_resumes,
     assert_trains_and_has_every_shape,
     batches,
@@ -189,8 +190,7 @@ def test_steps_move_every_network_and_validation_changes_nothing(mode):
     out = model.eval_batch(x)
     assert out["loss"] == pytest.approx(float(t["pix"] + t["feat"] + t["kl"] + t["gan"]), rel=1e-5)
     assert out["feature"] == pytest.approx(float(t["feat"]), rel=1e-5)
-    for k, v in model.state_dict().items():
-        assert torch.equal(v, state[k]), k
+    assert_same_state(state, model.state_dict())
 
 
 @pytest.mark.parametrize("mode", ["paper", "fixed"])

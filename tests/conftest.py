@@ -28,6 +28,16 @@ def tiny_set():
 
 
 @pytest.fixture
+def one_thread():
+    """Tiny tensors run fastest on one intra-op thread, and this machine's cores are shared: a module applies it
+    with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def make_trainer():
     """``make_trainer(run_dir, name="gwae-gmp", cfg=None, device=cpu, **model_overrides)``: a tiny
     seeded trainer (z = 3, 1x8x8, 48 train / 16 val images, 3 epochs of 3 steps)."""

@@ -2,41 +2,28 @@
 trained one (fixed), the evaluation sample, the update order, resume."""
 
 import copy
-import io
-import math
+from functools import partial
 
 import pytest
 import torch
 from torch import nn
 
 from core.errors import BenchmarkError
-from models import build_model, resolve_config
+from models import resolve_config
 from models.generation.avb import AdversarialVariationalBayes, discriminator_loss, kl_estimate
+from tests.model_checks import (
+    assert_resumes,
+    assert_same_state,
+    assert_trainer_resumes,
+    assert_trains_and_has_every_shape,
+    batches,
+    log_probs,
+    maker,
+    train_then_validate,
+)
 
-SHAPE = (1, 8, 8)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors run fastest on one intra-op thread, and this machine's cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def make(seed=0, shape=SHAPE, **overrides):
-    torch.manual_seed(seed)
-    return build_model("avb", resolve_config("avb", {"z_dim": 3, **overrides}), shape)
-
-
-def batches(n, shape=SHAPE, b=6, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    return [torch.rand(b, *shape, generator=g) for _ in range(n)]
-
-
-def log_probs(b, seed):
-    return torch.log_softmax(torch.randn(b, 2, generator=torch.Generator().manual_seed(seed)), dim=1)
+pytestmark = pytest.mark.usefixtures("one_thread")
+make = maker("avb", z_dim=3)
 
 
 def half_sse_by_hand(x, x_hat):
@@ -185,57 +172,19 @@ def test_validation_runs_both_passes_with_the_shaped_noise_and_changes_nothing(m
     out = model.eval_batch(x)
     want = {"loss": float(recon + 2.0 * kl), "recon": float(recon), "kl": float(kl), "disc": float(loss_disc)}
     assert out == pytest.approx(want, rel=1e-5, abs=1e-6)
-    for k, v in model.state_dict().items():
-        assert torch.equal(v, state[k]), k
+    assert_same_state(state, model.state_dict())
 
 
 @pytest.mark.parametrize("mode", ["paper", "fixed"])
 def test_a_resumed_run_ends_as_an_uninterrupted_one(mode):
-    xs = batches(6)
-
-    def run(model, opts, part, seed):
-        for i, x in enumerate(part):
-            torch.manual_seed(seed + i)
-            model.train_batch(x, opts)
-        model.eval_batch(xs[0])
-
-    whole = make(mode=mode)
-    opts = whole.build_optimizers()
-    run(whole, opts, xs, seed=30)
-    first = make(mode=mode)
-    opts = first.build_optimizers()
-    run(first, opts, xs[:3], seed=30)
-    buf = io.BytesIO()
-    torch.save({"model": first.state_dict(), "opt": {k: o.state_dict() for k, o in opts.items()}}, buf)
-    buf.seek(0)
-    state = torch.load(buf, weights_only=True)
-    resumed = make(seed=99, mode=mode)  # other initial weights (g's too): everything comes from the checkpoint
-    opts = resumed.build_optimizers()
-    resumed.load_state_dict(state["model"])
-    for k, o in opts.items():
-        o.load_state_dict(state["opt"][k])
-    run(resumed, opts, xs[3:], seed=33)
-    want, got = whole.state_dict(), resumed.state_dict()
-    assert want.keys() == got.keys() and "noise.net.0.weight" in want
-    for k in want:
-        assert torch.equal(want[k], got[k]), k
+    whole, _ = assert_resumes(partial(make, mode=mode), train_then_validate(batches(6), seed=30), 6, 3)
+    assert "noise.net.0.weight" in whole.state_dict()  # g's weights (other ones in the resumed model) are saved
 
 
 @pytest.mark.parametrize("mode", ["paper", "fixed"])
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
 def test_training_gives_finite_terms_and_the_model_samples_decodes_and_reconstructs(shape, mode):
-    model = make(shape=shape, z_dim=4, mode=mode)
-    opts = model.build_optimizers()
-    for x in batches(2, shape=shape, b=4):
-        out = model.train_batch(x, opts)
-        assert set(out) == {"loss", "recon", "kl", "disc"} and all(math.isfinite(v) for v in out.values())
-    assert all(math.isfinite(v) for v in model.eval_batch(batches(1, shape=shape, b=4)[0]).values())
-    model.eval()
-    x = torch.rand(3, *shape)
-    assert model.sample_prior(5).shape == (5, 4)
-    assert model.decode(model.sample_prior(5)).shape == (5, *shape)
-    assert model.reconstruct(x, "sample").shape == model.reconstruct(x, "mean").shape == (3, *shape)
-    assert model.ood_score(x).shape == (3,)
+    assert_trains_and_has_every_shape(make(shape=shape, z_dim=4, mode=mode), shape, {"loss", "recon", "kl", "disc"})
 
 
 def test_modes_and_config():
@@ -254,15 +203,4 @@ def test_modes_and_config():
 
 @pytest.mark.parametrize("mode", ["paper", "fixed"])
 def test_the_trainer_resumes_a_crashed_run_to_the_uninterrupted_state(tmp_path, make_trainer, crash_on_step, mode):
-    reference = make_trainer(tmp_path / "a", name="avb", mode=mode)
-    reference.fit()
-    crashing = make_trainer(tmp_path / "b", name="avb", mode=mode)
-    restore = crash_on_step(type(crashing.model), 5)  # epoch 2, step 2: epoch 1 (and its validation) was saved
-    with pytest.raises(KeyboardInterrupt):
-        crashing.fit()
-    restore()
-    resumed = make_trainer(tmp_path / "b", name="avb", mode=mode)
-    assert resumed.fit().finished
-    want, got = reference.model.state_dict(), resumed.model.state_dict()
-    for k in want:
-        assert torch.equal(want[k], got[k]), k
+    assert_trainer_resumes(tmp_path, make_trainer, crash_on_step, "avb", mode=mode)

@@ -1,27 +1,25 @@
 """GECO as vaetc's models/geco.py: constraint, moving average, straight-through term, lambda schedule, modes."""
 
 import copy
-import io
 import math
+from functools import partial
 
 import pytest
 import torch
 
 from core.errors import BenchmarkError
-from models import build_model, resolve_config
+from models import resolve_config
 from models.generation.geco import CELEBA_STEPS, GECO, ema_constraint, geco_constraint, lambda_step
+from tests.model_checks import (
+    assert_resumes,
+    assert_trainer_resumes,
+    assert_trains_and_has_every_shape,
+    batches,
+    follow_plan,
+    maker,
+)
 
-SHAPE = (1, 8, 8)
-
-
-def make(seed=0, shape=SHAPE, **overrides):
-    torch.manual_seed(seed)
-    return build_model("geco", resolve_config("geco", {"z_dim": 3, **overrides}), shape)
-
-
-def batches(n, shape=SHAPE, b=6, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    return [torch.rand(b, *shape, generator=g) for _ in range(n)]
+make = maker("geco", z_dim=3)
 
 
 def forward_by_hand(model, x, seed):
@@ -178,56 +176,17 @@ def test_paper_validation_batches_shift_the_lambda_schedule():
     assert moved == {"paper": [3], "fixed": [4]}
 
 
-def run(model, opts, xs, plan, seed):
-    for i, (kind, x) in enumerate(zip(plan, xs, strict=True)):
-        torch.manual_seed(seed + i)
-        model.train_batch(x, opts) if kind == "t" else model.eval_batch(x)
-
-
 @pytest.mark.parametrize("mode", ["paper", "fixed"])
 def test_a_resumed_run_ends_as_an_uninterrupted_one(mode):
     kw = {"mode": mode, "lbd_step": 2, "lbd_start": 0.1, "total_steps": 8, "tolerance": 0.0}
-    plan, xs = "ttettettet", batches(10)
-    whole = make(**kw)
-    opts = whole.build_optimizers()
-    run(whole, opts, xs, plan, seed=50)
-
-    first = make(**kw)
-    opts = first.build_optimizers()
-    run(first, opts, xs[:5], plan[:5], seed=50)
-    buf = io.BytesIO()
-    torch.save({"model": first.state_dict(), "opt": {k: o.state_dict() for k, o in opts.items()}}, buf)
-    buf.seek(0)
-    state = torch.load(buf, weights_only=True)
-    resumed = make(seed=99, **kw)  # other initial weights: everything must come from the checkpoint
-    opts = resumed.build_optimizers()
-    resumed.load_state_dict(state["model"])
-    for k, o in opts.items():
-        o.load_state_dict(state["opt"][k])
-    run(resumed, opts, xs[5:], plan[5:], seed=55)
-
+    whole, _ = assert_resumes(partial(make, **kw), follow_plan(batches(10), "ttettettet", seed=50), 10, 5)
     assert float(whole.log_lambda) != 0.0  # lambda moved, so the schedule state was exercised
-    want, got = whole.state_dict(), resumed.state_dict()
-    assert want.keys() == got.keys()
-    for k in want:
-        assert torch.equal(want[k], got[k]), k
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
 def test_training_gives_finite_terms_and_the_model_samples_decodes_and_reconstructs(shape):
-    model = make(shape=shape, z_dim=4)
-    opts = model.build_optimizers()
-    for x in batches(2, shape=shape, b=4):
-        out = model.train_batch(x, opts)
-        assert set(out) == {"loss", "constraint", "kl", "equivalent_beta"}
-        assert all(math.isfinite(v) for v in out.values())
-    assert all(math.isfinite(v) for v in model.eval_batch(batches(1, shape=shape, b=4)[0]).values())
-    model.eval()
-    x = torch.rand(3, *shape)
-    assert model.sample_prior(5).shape == (5, 4)
-    assert model.decode(model.sample_prior(5)).shape == (5, *shape)
-    assert model.reconstruct(x, "sample").shape == model.reconstruct(x, "mean").shape == (3, *shape)
-    assert model.ood_score(x).shape == (3,)
+    keys = {"loss", "constraint", "kl", "equivalent_beta"}
+    assert_trains_and_has_every_shape(make(shape=shape, z_dim=4), shape, keys)
 
 
 def test_modes_configs_and_buffers():
@@ -248,17 +207,6 @@ def test_modes_configs_and_buffers():
 @pytest.mark.parametrize("mode", ["paper", "fixed"])
 def test_the_trainer_resumes_a_crashed_run_to_the_uninterrupted_state(tmp_path, make_trainer, crash_on_step, mode):
     kw = {"mode": mode, "lbd_step": 2, "lbd_start": 0.0, "total_steps": 9, "tolerance": 0.0}
-    reference = make_trainer(tmp_path / "a", name="geco", **kw)
-    reference.fit()
-    crashing = make_trainer(tmp_path / "b", name="geco", **kw)
-    restore = crash_on_step(type(crashing.model), 5)  # epoch 2, step 2: epoch 1 (and its validation) was saved
-    with pytest.raises(KeyboardInterrupt):
-        crashing.fit()
-    restore()
-    resumed = make_trainer(tmp_path / "b", name="geco", **kw)
-    assert resumed.fit().finished
-    want, got = reference.model.state_dict(), resumed.model.state_dict()
+    want = assert_trainer_resumes(tmp_path, make_trainer, crash_on_step, "geco", **kw)
     assert float(want["log_lambda"]) != 0.0 and int(want["steps_done"]) == 9
     assert int(want["running_batches"]) == (9 + 3 * 2 if mode == "paper" else 9)  # 2 validation batches an epoch
-    for k in want:
-        assert torch.equal(want[k], got[k]), k

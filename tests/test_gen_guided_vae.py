@@ -1,8 +1,5 @@
 """Guided-VAE: the z split, the deformable-PCA branch against a brute-force warp, every loss term, resume."""
 
-import copy
-import math
-
 import numpy as np
 import pytest
 import torch
@@ -10,6 +7,7 @@ from torch.distributions import Normal, kl_divergence
 
 from models import build_model, resolve_config
 from models.generation.guided_vae import GuidedVAE, GuidedVAEConfig, basis_orthogonality, split_dims
+from tests.model_checks import assert_resumes, assert_trains_and_has_every_shape, bilinear, follow_plan
 
 SHAPE = (1, 8, 8)  # tiny images for the checks; the suites' sizes in test_train_batch_and_shapes
 
@@ -23,18 +21,6 @@ def _model(shape=SHAPE, seed=0, **kw):
 
 def _x(b=4, shape=SHAPE, seed=1):
     return torch.rand(b, *shape, generator=torch.Generator().manual_seed(seed))
-
-
-def _bilinear(img, x, y):
-    """img (H, W) at normalised (x, y): align_corners=False pixel mapping, border padding (clamped coordinates)."""
-    h, w = img.shape
-    u = min(max(((x + 1) * w - 1) / 2, 0.0), w - 1.0)
-    v = min(max(((y + 1) * h - 1) / 2, 0.0), h - 1.0)
-    u0, v0 = math.floor(u), math.floor(v)
-    u1, v1 = min(u0 + 1, w - 1), min(v0 + 1, h - 1)
-    a, b = u - u0, v - v0
-    return ((1 - a) * (1 - b) * img[v0, u0] + a * (1 - b) * img[v0, u1]
-            + (1 - a) * b * img[v1, u0] + a * b * img[v1, u1])
 
 
 # ----------------------------------------------------------------------------- the z split
@@ -90,7 +76,7 @@ def test_deformable_pca_is_the_affine_warp_of_the_linear_appearance(shape):
                 x, y = (2 * j + 1) / w - 1, (2 * i + 1) / h - 1
                 sx, sy = theta.numpy() @ np.array([x, y, 1.0])
                 for ch in range(c):
-                    assert out[b, ch, i, j] == pytest.approx(_bilinear(appearance[ch], sx, sy), abs=1e-5)
+                    assert out[b, ch, i, j] == pytest.approx(bilinear(appearance[ch], sx, sy), abs=1e-5)
 
 
 def test_every_loss_term_against_a_direct_evaluation():
@@ -136,36 +122,9 @@ def test_the_guidance_reaches_the_encoder_and_generation_uses_the_main_decoder()
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
 def test_train_batch_and_shapes(shape):
     model = _model(shape=shape)
-    terms = model.train_batch(_x(shape=shape), model.build_optimizers())
-    assert set(terms) == {"loss", "recon", "kl", "dpca", "orthogonality"}
-    assert all(math.isfinite(v) for v in terms.values()), terms
-    assert all(math.isfinite(v) for v in model.eval_batch(_x(shape=shape, seed=2)).values())
-    model.eval()
-    x = _x(shape=shape)
-    with torch.no_grad():
-        assert model.sample_prior(3).shape == (3, 4)
-        assert model.generate(3).shape == (3, *shape)
-        for rep in ("mean", "sample"):
-            assert model.reconstruct(x, rep).shape == x.shape
+    assert_trains_and_has_every_shape(model, shape, {"loss", "recon", "kl", "dpca", "orthogonality"})
     assert model.diagnostics() == {"z_def_dim": 2, "z_cont_dim": 2}
 
 
 def test_a_resumed_run_ends_as_an_uninterrupted_one():
-    def train(model, opts, steps):
-        for step in steps:
-            torch.manual_seed(300 + step)
-            model.train_batch(_x(seed=step), opts)
-
-    reference = _model()
-    train(reference, reference.build_optimizers(), range(4))
-    first = _model()
-    opts = first.build_optimizers()
-    train(first, opts, range(2))
-    saved = copy.deepcopy({"model": first.state_dict(), "opt": opts["main"].state_dict()})
-    resumed = _model(seed=9)
-    resumed.load_state_dict(saved["model"])
-    res_opts = resumed.build_optimizers()
-    res_opts["main"].load_state_dict(saved["opt"])
-    train(resumed, res_opts, range(2, 4))
-    for key, value in reference.state_dict().items():
-        assert torch.equal(resumed.state_dict()[key], value), key
+    assert_resumes(_model, follow_plan([_x(seed=step) for step in range(4)], "tttt", seed=300), 4, 2, seed=9)

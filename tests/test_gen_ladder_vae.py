@@ -2,8 +2,8 @@
 mode's published formulas, shapes at every suite image size and a checkpoint resume."""
 
 import copy
-import io
 import math
+from functools import partial
 
 import pytest
 import torch
@@ -24,18 +24,12 @@ from models.generation.ladder_vae import (
     merge_precision,
     warmup_beta,
 )
+from tests.model_checks import assert_resumes, batches, follow_plan, half_noise, resumed_run
 
 SIZES = [(1, 28, 28), (3, 32, 32), (3, 64, 64)]
 MODES = ["paper", "fixed"]
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread is several times faster than two fighting over shared cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _gaussians(b=3, d=4, seed=0):
@@ -46,11 +40,6 @@ def _gaussians(b=3, d=4, seed=0):
 def _model(mode="paper", shape=(1, 28, 28), seed=0, **kw):
     torch.manual_seed(seed)
     return LadderVAE(LadderVAEConfig(mode=mode, **{"z_dim": 8, **kw}), shape)
-
-
-def _half_noise(mu, logvar):
-    """A deterministic stand-in for the reparameterised sample: eps = 1/2 everywhere."""
-    return mu + 0.5 * torch.exp(0.5 * logvar)
 
 
 # ----------------------------------------------------------------------------- pure terms
@@ -126,7 +115,7 @@ def _hand_terms(m: LadderVAE, x, mode):
     mh = [m.enc_means[i](d[i]) for i in range(3)]
     lh = [m.enc_logvars[i](d[i]) for i in range(3)]
     mq, lq, mp, lp, z = {2: mh[2]}, {2: lh[2]}, {}, {}, {}
-    z[2] = _half_noise(mq[2], lq[2])
+    z[2] = half_noise(mq[2], lq[2])
     for i in (1, 0):
         h = m.top_down[i](z[i + 1])
         mp[i], lp[i] = m.prior_means[i](h), m.prior_logvars[i](h)
@@ -135,8 +124,8 @@ def _hand_terms(m: LadderVAE, x, mode):
         else:
             lq[i] = -torch.log(torch.exp(-lp[i]) + torch.exp(-lh[i]))
         mq[i] = (mh[i] * torch.exp(-lh[i]) + mp[i] * torch.exp(-lp[i])) * torch.exp(lq[i])
-        z[i] = _half_noise(mq[i], lq[i])
-    z0 = _half_noise(mp[0], lp[0]) if mode == "paper" else z[0]
+        z[i] = half_noise(mq[i], lq[i])
+    z0 = half_noise(mp[0], lp[0]) if mode == "paper" else z[0]
     recon = 0.5 * (x - m.decoder(z0)).pow(2).flatten(1).sum(1).mean()
     half = 1.0 if mode == "paper" else 0.5
     kl_ladder = sum(
@@ -144,14 +133,14 @@ def _hand_terms(m: LadderVAE, x, mode):
         for i in (0, 1)
     ).mean()
     kl_top = (0.5 * (mq[2] ** 2 + lq[2].exp() - lq[2] - 1)).sum(1).mean()
-    other_z0 = z[0] if mode == "paper" else _half_noise(mp[0], lp[0])
+    other_z0 = z[0] if mode == "paper" else half_noise(mp[0], lp[0])
     other_recon = 0.5 * (x - m.decoder(other_z0)).pow(2).flatten(1).sum(1).mean()
     return recon, kl_ladder, kl_top, other_recon
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_loss_terms_match_a_hand_evaluation(mode, monkeypatch):
-    monkeypatch.setattr(lv, "gaussian_sample", _half_noise)
+    monkeypatch.setattr(lv, "gaussian_sample", half_noise)
     m = _model(mode, total_steps=33).double().train()
     m.steps_done.fill_(4)  # progress 4 / 32 = 1/8, so the warm-up beta is 1/2
     x = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
@@ -259,7 +248,7 @@ def test_sample_code_paper_resamples_the_merged_gaussians_fixed_keeps_the_pass(m
 
     def recorded(mu, logvar):
         calls.append((mu, logvar))
-        return _half_noise(mu, logvar)
+        return half_noise(mu, logvar)
 
     monkeypatch.setattr(lv, "gaussian_sample", recorded)
     m = _model(mode).eval()
@@ -270,10 +259,10 @@ def test_sample_code_paper_resamples_the_merged_gaussians_fixed_keeps_the_pass(m
         assert len(calls) == 4
         mu, logvar = calls[3]
         torch.testing.assert_close(mu, torch.cat([ladder[2][0], ladder[1][0], ladder[0][0]], dim=1))
-        torch.testing.assert_close(code, _half_noise(mu, logvar))
+        torch.testing.assert_close(code, half_noise(mu, logvar))
     else:
         assert len(calls) == 3
-        torch.testing.assert_close(code, torch.cat([_half_noise(*c) for c in ladder[::-1]], dim=1))
+        torch.testing.assert_close(code, torch.cat([half_noise(*c) for c in ladder[::-1]], dim=1))
 
 
 def test_ood_score_is_the_hierarchical_prior_nll():
@@ -339,41 +328,15 @@ def test_warmup_follows_the_step_budget():
     assert _model("paper", total_steps=1).progress == 0.0
 
 
-def _run(mode, batches, stop=None, restore=None, steps_done_reset=False):
-    """Train over ``batches`` (seeded per step); stop after ``stop`` steps returning a checkpoint, or resume one."""
-    m = _model(mode, total_steps=6, warmup_fraction=1.0, seed=0 if restore is None else 99)
-    opt = m.build_optimizers()
-    start = 0
-    if restore is not None:
-        ckpt = torch.load(io.BytesIO(restore), weights_only=True)
-        m.load_state_dict(ckpt["model"])
-        for k, o in opt.items():
-            o.load_state_dict(ckpt["opt"][k])
-        if steps_done_reset:
-            m.steps_done.zero_()
-        start = ckpt["step"]
-    for i in range(start, len(batches)):
-        if stop is not None and i == stop:
-            buf = io.BytesIO()
-            torch.save({"model": m.state_dict(), "opt": {k: o.state_dict() for k, o in opt.items()}, "step": i}, buf)
-            return buf.getvalue()
-        torch.manual_seed(100 + i)
-        m.train_batch(batches[i], opt)
-    return m
-
-
 @pytest.mark.parametrize("mode", MODES)
 def test_checkpoint_resume_equals_an_uninterrupted_run(mode):
-    g = torch.Generator().manual_seed(7)
-    batches = [torch.rand(4, 1, 28, 28, generator=g) for _ in range(5)]
-    whole = _run(mode, batches)
-    resumed = _run(mode, batches, restore=_run(mode, batches, stop=2))
+    make = partial(_model, mode, total_steps=6, warmup_fraction=1.0)
+    run = follow_plan(batches(5, shape=(1, 28, 28), b=4, seed=7), "ttttt", seed=100)
+    whole, resumed = assert_resumes(make, run, 5, 2)
     assert int(resumed.steps_done) == int(whole.steps_done) == 5
-    a, b = whole.state_dict(), resumed.state_dict()
-    assert a.keys() == b.keys()
-    assert all(torch.equal(a[k], b[k]) for k in a)
     # the schedule lives in the checkpoint: losing the step counter changes the run
-    lost = _run(mode, batches, restore=_run(mode, batches, stop=2), steps_done_reset=True)
+    lost = resumed_run(make, run, 5, 2, after_load=lambda m: m.steps_done.zero_())
+    a = whole.state_dict()
     assert not all(torch.equal(a[k], lost.state_dict()[k]) for k in a if a[k].is_floating_point())
 
 

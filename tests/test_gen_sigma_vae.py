@@ -1,28 +1,27 @@
 """sigma-VAE: vaetc's (a plain VAE, sigma* only logged) and Rybkin et al.'s optimal-sigma likelihood."""
 
 import copy
-import io
 import math
+from functools import partial
 
 import pytest
 import torch
 
 from core.errors import BenchmarkError
-from models import build_model, resolve_config
+from models import resolve_config
 from models.generation.sigma_vae import SigmaVAE, gaussian_nll, optimal_log_sigma, softclip
 from models.vae import VAE, VAEConfig
+from tests.model_checks import (
+    SHAPE,
+    assert_resumes,
+    assert_trainer_resumes,
+    assert_trains_and_has_every_shape,
+    batches,
+    follow_plan,
+    maker,
+)
 
-SHAPE = (1, 8, 8)
-
-
-def make(seed=0, shape=SHAPE, **overrides):
-    torch.manual_seed(seed)
-    return build_model("sigma-vae", resolve_config("sigma-vae", {"z_dim": 3, **overrides}), shape)
-
-
-def batches(n, shape=SHAPE, b=6, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    return [torch.rand(b, *shape, generator=g) for _ in range(n)]
+make = maker("sigma-vae", z_dim=3)
 
 
 def test_softclip_and_the_optimal_sigma_by_hand():
@@ -138,55 +137,17 @@ def test_fixed_gradient_flows_through_sigma_star_as_in_rybkins_code():
     torch.testing.assert_close(got, x_hat.grad + (dnll_dls * dls_dxhat).detach(), rtol=1e-4, atol=1e-7)
 
 
-def run(model, opts, xs, plan, seed):
-    for i, (kind, x) in enumerate(zip(plan, xs, strict=True)):
-        torch.manual_seed(seed + i)
-        model.train_batch(x, opts) if kind == "t" else model.eval_batch(x)
-
-
 @pytest.mark.parametrize("mode", ["paper", "fixed"])
 def test_a_resumed_run_ends_as_an_uninterrupted_one(mode):
-    plan, xs = "ttetttet", batches(8)
-    whole = make(mode=mode)
-    opts = whole.build_optimizers()
-    run(whole, opts, xs, plan, seed=50)
-
-    first = make(mode=mode)
-    opts = first.build_optimizers()
-    run(first, opts, xs[:4], plan[:4], seed=50)
-    buf = io.BytesIO()
-    torch.save({"model": first.state_dict(), "opt": {k: o.state_dict() for k, o in opts.items()}}, buf)
-    buf.seek(0)
-    state = torch.load(buf, weights_only=True)
-    resumed = make(seed=99, mode=mode)
-    opts = resumed.build_optimizers()
-    resumed.load_state_dict(state["model"])
-    for k, o in opts.items():
-        o.load_state_dict(state["opt"][k])
-    run(resumed, opts, xs[4:], plan[4:], seed=54)
-
-    want, got = whole.state_dict(), resumed.state_dict()
-    assert float(want["log_sigma"]) != 0.0
-    for k in want:
-        assert torch.equal(want[k], got[k]), k
+    whole, _ = assert_resumes(partial(make, mode=mode), follow_plan(batches(8), "ttetttet", seed=50), 8, 4)
+    assert float(whole.log_sigma) != 0.0
 
 
 @pytest.mark.parametrize("mode", ["paper", "fixed"])
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
 def test_training_gives_finite_terms_and_the_model_samples_decodes_and_reconstructs(shape, mode):
-    model = make(shape=shape, z_dim=4, mode=mode)
-    opts = model.build_optimizers()
-    for x in batches(2, shape=shape, b=4):
-        out = model.train_batch(x, opts)
-        assert set(out) == {"loss", "recon", "kl", "sigma", "equivalent_beta"}
-        assert all(math.isfinite(v) for v in out.values())
-    assert all(math.isfinite(v) for v in model.eval_batch(batches(1, shape=shape, b=4)[0]).values())
-    model.eval()
-    x = torch.rand(3, *shape)
-    assert model.sample_prior(5).shape == (5, 4)
-    assert model.decode(model.sample_prior(5)).shape == (5, *shape)
-    assert model.reconstruct(x, "sample").shape == model.reconstruct(x, "mean").shape == (3, *shape)
-    assert model.ood_score(x).shape == (3,)
+    keys = {"loss", "recon", "kl", "sigma", "equivalent_beta"}
+    assert_trains_and_has_every_shape(make(shape=shape, z_dim=4, mode=mode), shape, keys)
 
 
 def test_modes_and_configs():
@@ -200,15 +161,4 @@ def test_modes_and_configs():
 
 
 def test_the_trainer_resumes_a_crashed_run_to_the_uninterrupted_state(tmp_path, make_trainer, crash_on_step):
-    reference = make_trainer(tmp_path / "a", name="sigma-vae", mode="fixed")
-    reference.fit()
-    crashing = make_trainer(tmp_path / "b", name="sigma-vae", mode="fixed")
-    restore = crash_on_step(type(crashing.model), 5)
-    with pytest.raises(KeyboardInterrupt):
-        crashing.fit()
-    restore()
-    resumed = make_trainer(tmp_path / "b", name="sigma-vae", mode="fixed")
-    assert resumed.fit().finished
-    want, got = reference.model.state_dict(), resumed.model.state_dict()
-    for k in want:
-        assert torch.equal(want[k], got[k]), k
+    assert_trainer_resumes(tmp_path, make_trainer, crash_on_step, "sigma-vae", mode="fixed")

@@ -1,7 +1,7 @@
 """Two-stage VAE: losses against direct evaluations, the stage schedule, both modes, dispatch, resume."""
 
-import copy
 import math
+from functools import partial
 
 import numpy as np
 import pytest
@@ -18,6 +18,7 @@ from models.generation.two_stage import (
     progress_at,
     stage_at,
 )
+from tests.model_checks import assert_resumes, follow_plan
 
 SHAPE = (1, 28, 28)
 
@@ -277,34 +278,10 @@ def test_config_is_validated_and_the_registry_builds_the_shipped_defaults():
 # ----------------------------------------------------------------------------- checkpoint resume
 
 
-def _train(model, opts, steps):
-    for step in steps:
-        torch.manual_seed(1000 + step)
-        model.train_batch(_x(seed=step), opts)
-
-
 @pytest.mark.parametrize("mode", ["paper", "fixed"])
 def test_a_resumed_run_across_the_stage_switch_ends_as_an_uninterrupted_one(mode):
     total, k = 6, 2  # stage 2 from step 3: the resumed part crosses the switch
-    reference = _model(mode, total_steps=total)
-    ref_opts = reference.build_optimizers()
-    _train(reference, ref_opts, range(total))
-
-    first = _model(mode, total_steps=total)
-    opts = first.build_optimizers()
-    _train(first, opts, range(k))
-    saved = copy.deepcopy({"model": first.state_dict(), "opts": {n: o.state_dict() for n, o in opts.items()}})
-    assert {"steps_done", "running_progress", "stage"} <= set(saved["model"])
-
-    resumed = _model(mode, seed=123, total_steps=total)  # a fresh model with other weights
-    resumed.load_state_dict(saved["model"])
-    res_opts = resumed.build_optimizers()
-    for name, opt in res_opts.items():
-        opt.load_state_dict(saved["opts"][name])
-    _train(resumed, res_opts, range(k, total))
-
-    got, want = resumed.state_dict(), reference.state_dict()
-    assert got.keys() == want.keys()
-    for key in want:
-        assert torch.equal(got[key], want[key]), key
+    run = follow_plan([_x(seed=step) for step in range(total)], "t" * total, seed=1000)
+    whole, resumed = assert_resumes(partial(_model, mode, total_steps=total), run, total, k, seed=123)
+    assert {"steps_done", "running_progress", "stage"} <= set(whole.state_dict())  # the schedule is checkpointed
     assert int(resumed.stage) == 2 and int(resumed.steps_done) == total

@@ -1,8 +1,8 @@
 """VampPrior VAE: vaetc's KL terms and sampler (paper) and the published ones (fixed), against loops."""
 
 import copy
-import io
 import math
+from functools import partial
 
 import pytest
 import torch
@@ -10,7 +10,7 @@ from torch import nn
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
 from core.errors import BenchmarkError
-from models import build_model, resolve_config
+from models import resolve_config
 from models.generation.vampprior import (
     VampPriorVAE,
     log_normal_diag,
@@ -18,20 +18,18 @@ from models.generation.vampprior import (
     paper_prior_term,
     vampprior_log_density,
 )
+from tests.model_checks import (
+    SHAPE,
+    assert_resumes,
+    assert_trainer_resumes,
+    assert_trains_and_has_every_shape,
+    batches,
+    follow_plan,
+    maker,
+)
 
-SHAPE = (1, 8, 8)
 L2PI = math.log(2 * math.pi)
-
-
-def make(seed=0, shape=SHAPE, **overrides):
-    torch.manual_seed(seed)
-    cfg = resolve_config("vampprior-vae", {"z_dim": 3, "num_pseudo_inputs": 5, **overrides})
-    return build_model("vampprior-vae", cfg, shape)
-
-
-def batches(n, shape=SHAPE, b=6, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    return [torch.rand(b, *shape, generator=g) for _ in range(n)]
+make = maker("vampprior-vae", z_dim=3, num_pseudo_inputs=5)
 
 
 def gaussians(b=4, k=3, d=2, seed=0):
@@ -184,54 +182,16 @@ def test_the_ood_score_is_the_nll_under_the_sampled_mixture(mode, components):
     assert VampPriorVAE.ood_scorer == "vampprior_nll" and VampPriorVAE.prior_sampler == "vampprior"
 
 
-def run(model, opts, xs, plan, seed):
-    for i, (kind, x) in enumerate(zip(plan, xs, strict=True)):
-        torch.manual_seed(seed + i)
-        model.train_batch(x, opts) if kind == "t" else model.eval_batch(x)
-
-
 @pytest.mark.parametrize("mode", ["paper", "fixed"])
 def test_a_resumed_run_ends_as_an_uninterrupted_one(mode):
-    plan, xs = "ttetttet", batches(8)
-    whole = make(mode=mode)
-    opts = whole.build_optimizers()
-    run(whole, opts, xs, plan, seed=50)
-
-    first = make(mode=mode)
-    opts = first.build_optimizers()
-    run(first, opts, xs[:4], plan[:4], seed=50)
-    buf = io.BytesIO()
-    torch.save({"model": first.state_dict(), "opt": {k: o.state_dict() for k, o in opts.items()}}, buf)
-    buf.seek(0)
-    state = torch.load(buf, weights_only=True)
-    resumed = make(seed=99, mode=mode)
-    opts = resumed.build_optimizers()
-    resumed.load_state_dict(state["model"])
-    for k, o in opts.items():
-        o.load_state_dict(state["opt"][k])
-    run(resumed, opts, xs[4:], plan[4:], seed=54)
-
-    want, got = whole.state_dict(), resumed.state_dict()
-    for k in want:
-        assert torch.equal(want[k], got[k]), k
+    assert_resumes(partial(make, mode=mode), follow_plan(batches(8), "ttetttet", seed=50), 8, 4)
 
 
 @pytest.mark.parametrize("mode", ["paper", "fixed"])
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
 def test_training_gives_finite_terms_and_the_model_samples_decodes_and_reconstructs(shape, mode):
     model = make(shape=shape, z_dim=4, mode=mode, num_pseudo_inputs=6)
-    opts = model.build_optimizers()
-    for x in batches(2, shape=shape, b=4):
-        out = model.train_batch(x, opts)
-        assert set(out) == {"loss", "recon", "kl"}
-        assert all(math.isfinite(v) for v in out.values())
-    assert all(math.isfinite(v) for v in model.eval_batch(batches(1, shape=shape, b=4)[0]).values())
-    model.eval()
-    x = torch.rand(3, *shape)
-    assert model.sample_prior(5).shape == (5, 4)
-    assert model.decode(model.sample_prior(5)).shape == (5, *shape)
-    assert model.reconstruct(x, "sample").shape == model.reconstruct(x, "mean").shape == (3, *shape)
-    assert model.ood_score(x, "sample").shape == (3,)
+    assert_trains_and_has_every_shape(model, shape, {"loss", "recon", "kl"}, ood_representation="sample")
 
 
 def test_modes_and_configs():
@@ -245,15 +205,4 @@ def test_modes_and_configs():
 
 
 def test_the_trainer_resumes_a_crashed_run_to_the_uninterrupted_state(tmp_path, make_trainer, crash_on_step):
-    reference = make_trainer(tmp_path / "a", name="vampprior-vae", num_pseudo_inputs=5)
-    reference.fit()
-    crashing = make_trainer(tmp_path / "b", name="vampprior-vae", num_pseudo_inputs=5)
-    restore = crash_on_step(type(crashing.model), 5)
-    with pytest.raises(KeyboardInterrupt):
-        crashing.fit()
-    restore()
-    resumed = make_trainer(tmp_path / "b", name="vampprior-vae", num_pseudo_inputs=5)
-    assert resumed.fit().finished
-    want, got = reference.model.state_dict(), resumed.model.state_dict()
-    for k in want:
-        assert torch.equal(want[k], got[k]), k
+    assert_trainer_resumes(tmp_path, make_trainer, crash_on_step, "vampprior-vae", num_pseudo_inputs=5)

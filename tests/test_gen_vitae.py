@@ -1,7 +1,7 @@
 """U-VITAE: the z split, the warp against a brute-force bilinear sampler, both modes' losses, resume."""
 
-import copy
 import math
+from functools import partial
 
 import numpy as np
 import pytest
@@ -10,6 +10,7 @@ from torch.distributions import Normal, kl_divergence
 
 from models import build_model, resolve_config
 from models.generation.vitae import VITAE, VITAEConfig, identity_grid, split_dims, vaetc_identity_grid
+from tests.model_checks import assert_resumes, assert_trains_and_has_every_shape, bilinear, follow_plan
 
 SHAPE = (1, 8, 8)  # tiny images for the checks; the suites' sizes in test_train_batch_and_shapes
 
@@ -23,18 +24,6 @@ def _model(mode="paper", shape=SHAPE, seed=0, **kw):
 
 def _x(b=4, shape=SHAPE, seed=1):
     return torch.rand(b, *shape, generator=torch.Generator().manual_seed(seed))
-
-
-def _bilinear(img, x, y):
-    """img (H, W) at normalised (x, y): align_corners=False pixel mapping, border padding (clamped coordinates)."""
-    h, w = img.shape
-    u = min(max(((x + 1) * w - 1) / 2, 0.0), w - 1.0)
-    v = min(max(((y + 1) * h - 1) / 2, 0.0), h - 1.0)
-    u0, v0 = math.floor(u), math.floor(v)
-    u1, v1 = min(u0 + 1, w - 1), min(v0 + 1, h - 1)
-    a, b = u - u0, v - v0
-    return ((1 - a) * (1 - b) * img[v0, u0] + a * (1 - b) * img[v0, u1]
-            + (1 - a) * b * img[v1, u0] + a * b * img[v1, u1])
 
 
 class _Fixed(torch.nn.Module):
@@ -113,7 +102,7 @@ def test_zero_displacement_samples_the_appearance_on_the_modes_grid(mode):
     for b in range(2):
         for i in range(size):
             for j in range(size):  # output (i, j) reads x = pos_i (a column), y = pos_j (a row)
-                assert out[b, i, j] == pytest.approx(_bilinear(a[b], pos[i], pos[j]), abs=1e-6)
+                assert out[b, i, j] == pytest.approx(bilinear(a[b], pos[i], pos[j]), abs=1e-6)
 
 
 def test_paper_grid_transposes_a_smooth_image():
@@ -141,7 +130,7 @@ def test_displacement_moves_x_by_channel_zero_and_upsamples_with_aligned_corners
     for i in range(size):
         for j in range(size):
             x, y = (2 * j + 1) / size - 1 + 0.25, (2 * i + 1) / size - 1
-            assert out[i, j] == pytest.approx(_bilinear(img[0, 0].numpy(), x, y), abs=1e-6)
+            assert out[i, j] == pytest.approx(bilinear(img[0, 0].numpy(), x, y), abs=1e-6)
     # a non-constant field: upsampled as UpsamplingBilinear2d (align_corners=True), by hand
     field = torch.randn(1, 2, g, g, generator=torch.Generator().manual_seed(5)).clamp(-2, 2)
     with torch.no_grad():
@@ -218,17 +207,9 @@ def test_each_sample_is_its_own_decoder_pass():
 @pytest.mark.parametrize("mode", ["paper", "fixed"])
 def test_train_batch_and_shapes(shape, mode):
     model = _model(mode, shape=shape)
-    terms = model.train_batch(_x(shape=shape), model.build_optimizers())
-    assert all(math.isfinite(v) for v in terms.values()) and set(terms) == {"loss", "recon", "kl",
-                                                                              "recon_per_sample"}
-    assert all(math.isfinite(v) for v in model.eval_batch(_x(shape=shape, seed=2)).values())
-    model.eval()
+    assert_trains_and_has_every_shape(model, shape, {"loss", "recon", "kl", "recon_per_sample"})
     x = _x(shape=shape)
     with torch.no_grad():
-        assert model.sample_prior(3).shape == (3, 4)
-        assert model.generate(3).shape == (3, *shape)
-        for rep in ("mean", "sample"):
-            assert model.reconstruct(x, rep).shape == x.shape
         assert torch.equal(model.encode(x, "mean"), model.encoder(x)[0])
     assert VITAE.mode_of(model.config) == mode
     assert "base_grid" not in model.state_dict()  # a constant of the mode, rebuilt with the model
@@ -242,21 +223,5 @@ def test_registry_builds_at_z_dim_4_on_a_cifar_shape():
 
 
 def test_a_resumed_run_ends_as_an_uninterrupted_one():
-    def train(model, opts, steps):
-        for step in steps:
-            torch.manual_seed(500 + step)
-            model.train_batch(_x(seed=step), opts)
-
-    reference = _model("fixed")
-    train(reference, reference.build_optimizers(), range(4))
-    first = _model("fixed")
-    opts = first.build_optimizers()
-    train(first, opts, range(2))
-    saved = copy.deepcopy({"model": first.state_dict(), "opt": opts["main"].state_dict()})
-    resumed = _model("fixed", seed=9)
-    resumed.load_state_dict(saved["model"])
-    res_opts = resumed.build_optimizers()
-    res_opts["main"].load_state_dict(saved["opt"])
-    train(resumed, res_opts, range(2, 4))
-    for key, value in reference.state_dict().items():
-        assert torch.equal(resumed.state_dict()[key], value), key
+    run = follow_plan([_x(seed=step) for step in range(4)], "tttt", seed=500)
+    assert_resumes(partial(_model, "fixed"), run, 4, 2, seed=9)

@@ -14,26 +14,16 @@ from models import MODELS, build_model, prior_of, resolve_config
 from models.base import standard_normal_nll
 from models.generation import vlae as vl
 from models.generation.vlae import VLAE, VLAEConfig, decoder_sizes, vlae_dims
+from tests.model_checks import half_noise
 
 SIZES = [(1, 28, 28), (3, 32, 32), (3, 64, 64)]
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread is several times faster than two fighting over shared cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(shape=(1, 28, 28), z_dim=8, seed=0):
     torch.manual_seed(seed)
     return VLAE(VLAEConfig(z_dim=z_dim), shape)
-
-
-def _half_noise(mu, logvar):
-    return mu + 0.5 * torch.exp(0.5 * logvar)
 
 
 def test_latent_split_follows_vaetc():
@@ -113,7 +103,7 @@ def test_each_level_comes_from_its_depth_and_goes_to_its_depth():
 
 
 def test_loss_matches_a_direct_evaluation(monkeypatch):
-    monkeypatch.setattr(vl, "gaussian_sample", _half_noise)
+    monkeypatch.setattr(vl, "gaussian_sample", half_noise)
     m = _model().double()
     x = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     got = m.terms(x)

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from models.base import LossTerms, gaussian_sample
-from models.networks import conv_out
+from models.generation.blocks import check_betas, check_mode, image_stages
 from models.vae import VAE
 
 #: Widths of the discriminator's image branch at 64x64 (ali.py:28-58): six stride-2 convs down to 1x1.
@@ -46,24 +46,10 @@ class ALIConfig:
     betas: tuple[float, float] = (0.5, 0.999)  # Adam betas of both optimizers, vaetc ali.py:116-117
 
     def __post_init__(self) -> None:
-        if self.mode not in ALI_MODES:
-            raise ValueError(f"mode must be one of {', '.join(ALI_MODES)}, got {self.mode!r}")
+        check_mode(self.mode, ALI_MODES)
         if self.z_dim < 1 or not self.lr > 0:
             raise ValueError(f"z_dim >= 1 and lr > 0 are required, got {self.z_dim} and {self.lr}")
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
-
-
-def image_stages(size: int, max_stages: int) -> tuple[int, int]:
-    """(stride-2 convs, final side): convs from ``size`` until the side is 1 or ``max_stages`` are used.
-
-    64 -> (6, 1) as vaetc's six convs; 32 -> (5, 1); 28 -> (4, 1) via 14, 7, 3; 8 -> (3, 1).
-    """
-    stages = 0
-    while size > 1 and stages < max_stages:
-        size = conv_out(size)
-        stages += 1
-    return stages, size
+        check_betas(betas=self.betas)
 
 
 class JointDiscriminator(nn.Module):

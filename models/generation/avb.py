@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from models.base import LossTerms, Representation, half_squared_error
-from models.networks import conv_out
+from models.generation.blocks import check_betas, check_two_rates, image_stages
 from models.vae import VAE
 
 AVB_MODES = ("paper", "fixed")
@@ -43,25 +43,10 @@ class AVBConfig:
     disc_betas: tuple[float, float] = (0.5, 0.9)  # Adam betas of the discriminator, vaetc avb.py:110
 
     def __post_init__(self) -> None:
-        if self.mode not in AVB_MODES:
-            raise ValueError(f"mode must be one of {', '.join(AVB_MODES)}, got {self.mode!r}")
-        if self.z_dim < 1 or not self.lr > 0 or not self.lr_disc > 0:
-            raise ValueError(f"z_dim >= 1, lr > 0 and lr_disc > 0 are required, got {self.z_dim}, {self.lr}, "
-                             f"{self.lr_disc}")
+        check_two_rates(self.mode, AVB_MODES, self.z_dim, self.lr, self.lr_disc)
         if self.beta < 0:
             raise ValueError(f"beta must be >= 0, got {self.beta}")
-        for name, betas in (("betas", self.betas), ("disc_betas", self.disc_betas)):
-            if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
-                raise ValueError(f"{name} must be two numbers in [0, 1), got {betas}")
-
-
-def image_stages(size: int, max_stages: int) -> tuple[int, int]:
-    """(stride-2 convs, final side): convs until the side is 1 or ``max_stages`` are used (64 -> 6, 28 -> 4)."""
-    stages = 0
-    while size > 1 and stages < max_stages:
-        size = conv_out(size)
-        stages += 1
-    return stages, size
+        check_betas(betas=self.betas, disc_betas=self.disc_betas)
 
 
 class NoiseShaper(nn.Module):

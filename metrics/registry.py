@@ -1,6 +1,8 @@
 """The metric registry, filled by importing every module of the ``metrics`` package (each registers its metrics
-where they are defined, ``metrics.base.metric``, so a new metric is one new module and no edit here), and the
-direction of every record name: ``better`` refuses a name nobody declared, so no name is ever ranked backwards.
+where they are defined, ``metrics.base.metric``, so a new metric is one new module and no edit here), then the
+modules other distributions declare in entry point group ``gwae_bench.metrics`` (``core.plugins``: a failure or
+a clashing name is one warning line), and the direction of every record name: ``better`` refuses a name nobody
+declared, so no name is ever ranked backwards.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import importlib
 import pkgutil
 from pathlib import Path
 
+from core import plugins
 from core.errors import BenchmarkError
 from metrics.base import HIGHER, LOWER, METRICS, Better, Metric, _check
 from metrics.generation import FID_SPEC, INCEPTION_SUFFIX, KID_SPEC, PSNR_SPEC
@@ -20,6 +23,7 @@ NOT_METRICS = frozenset({"base", "registry", "extractors", "fid_inception"})
 for _module in pkgutil.iter_modules([str(Path(__file__).parent)]):
     if _module.name not in NOT_METRICS:
         importlib.import_module(f"metrics.{_module.name}")
+PLUGINS = plugins.import_modules(plugins.METRICS_GROUP)
 
 #: Record name -> the direction that wins, over every registered metric.
 DIRECTIONS: dict[str, Better] = {name: d for entry in METRICS for name, d in entry.obj.yields.items()}

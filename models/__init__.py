@@ -1,14 +1,18 @@
 """Model registry: every benchmark model is a name, a class and its default config.
 
 ``gwae-gmp`` and friends are the same GWAE class with another prior family; the prior is one
-field of the config, so it is also a sweep axis (``--set prior.name=...``).
+field of the config, so it is also a sweep axis (``--set prior.name=...``). Models of other installed
+distributions join the registry at import through entry points (group ``gwae_bench.models``, ``core.plugins``):
+each loads a ``ModelSpec`` or a ``BenchmarkModel`` subclass, and records name where it came from (``source``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from core import plugins
 from core.config import from_dict, merge, to_dict
 from core.registry import Registry
 from models.base import BenchmarkModel
@@ -36,8 +40,16 @@ from models.wae import WAE
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """A registered model: its class (which names its typed config) and the registry's defaults over it.
+
+    ``summary`` is what ``list`` prints for a plugin (built-ins pass theirs to ``MODELS.add``); ``source`` is
+    set by the loader for a plugin (``"dist version"``, recorded as ``model_source``), empty for a built-in.
+    """
+
     cls: type[BenchmarkModel]
     defaults: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
+    source: str = ""
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
@@ -150,6 +162,24 @@ MODELS.add(
 )
 
 
+def plugin_spec(obj: Any, source: str) -> tuple[ModelSpec, str]:
+    """A plugin's entry point object as a registry entry: a ``ModelSpec``, or a ``BenchmarkModel`` subclass (its
+    docstring's first line is the summary). Its defaults are resolved here, so a bad plugin fails at load."""
+    if isinstance(obj, type) and issubclass(obj, BenchmarkModel):
+        obj = ModelSpec(obj, summary=(obj.__doc__ or obj.__name__).strip().splitlines()[0])
+    if not isinstance(obj, ModelSpec):
+        raise TypeError(f"{obj!r} is neither a models.ModelSpec nor a models.BenchmarkModel subclass")
+    config_cls = getattr(obj.cls, "config_cls", None)
+    if not (isinstance(config_cls, type) and dataclasses.is_dataclass(config_cls)):
+        raise TypeError(f"{obj.cls.__name__}.config_cls must be a dataclass")
+    from_dict(config_cls, merge(to_dict(config_cls()), obj.defaults), where=obj.cls.__name__)
+    spec = dataclasses.replace(obj, source=source)
+    return spec, f"{spec.summary or spec.cls.__name__} [plugin: {source}]"
+
+
+PLUGINS = plugins.load_into(plugins.MODELS_GROUP, MODELS, plugin_spec)
+
+
 def resolve_config(name: str, overrides: dict[str, Any] | None = None) -> Any:
     """The model's typed config: class defaults, then the registry defaults, then overrides."""
     spec = MODELS.get(name)
@@ -178,4 +208,5 @@ def prior_of(name: str, config: Any) -> tuple[str, str]:
     return (prior.name if isinstance(prior, PriorConfig) else cls.prior_label), cls.mode_of(config)
 
 
-__all__ = ["MODELS", "ModelSpec", "BenchmarkModel", "resolve_config", "build_model", "prior_of", "overrides_for"]
+__all__ = ["MODELS", "PLUGINS", "ModelSpec", "BenchmarkModel", "plugin_spec", "resolve_config", "build_model",
+           "prior_of", "overrides_for"]

@@ -14,7 +14,8 @@ from benchmark.run.folder import RunFolder
 ROOT = Path(__file__).resolve().parents[1]
 
 CURRENT = {
-    "run_id": "ood-vae-seed0-abc", "suite": "ood", "preset": "smoke", "model": "vae", "prior": "normal", "mode": "-",
+    "run_id": "ood-vae-seed0-abc", "suite": "ood", "preset": "smoke", "model": "vae",
+    "model_source": "gwae-bench 0.1.0", "prior": "normal", "mode": "-",
     "hparams": "-", "dataset": "mnist", "seed": 0, "eval_seed": 0, "model_config": {}, "train_config": {},
     "data_config": {}, "epochs": 4, "best_epoch": 2, "stopped_early": False, "steps": 8, "wall_s": 1.5,
     "peak_rss_mb": 1.0, "peak_cuda_mb": 0.0, "versions": {"torch": "2"}, "hardware": {}, "hardware_summary": "cpu",

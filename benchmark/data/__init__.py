@@ -2,7 +2,8 @@
 
 Data never depends on models: a model is built from ``ImageSet.image_shape``, not the reverse.
 Shipped files are verified against ``data/MANIFEST.sha256`` before decoding; a user data root
-(argument, else ``$GWAE_BENCH_DATA``) is used as given and never silently replaced by shipped data.
+(argument, else ``$GWAE_BENCH_DATA``) is used as given and never silently replaced by shipped data. Loaders of
+other distributions join at import through entry point group ``gwae_bench.datasets`` (``core.plugins``).
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from benchmark.data import celeba, fashion_mnist, mnist, omniglot, shapes3d, shapes_render
 from benchmark.data.checksums import sha256_file, shipped_data_dir, verify, verify_manifest
 from benchmark.data.imageset import ImageSet, Loader, identity_collate
+from core import plugins
 from core.errors import BenchmarkError
 from core.registry import Registry
 
@@ -44,6 +47,19 @@ DATASETS.add("celeba", celeba.load, "CelebA aligned faces, center crop 144, resi
              "(ROOT/celeba: folder or sha256-checked zip); official train/val/test partition")
 DATASETS.add("shapes3d-procedural", shapes_render.load, "procedural 3D-Shapes-grid (re-implementation, rendered "
              "on demand, embedded); same grid and splits as shapes3d")
+
+
+def plugin_loader(obj: object, source: str) -> tuple[Loader, str]:
+    """A plugin's entry point object as a dataset: a ``load(split, data_root) -> ImageSet`` with its ``splits``
+    (``benchmark.data.imageset.loader`` declares them); its docstring's first line is the summary."""
+    splits = getattr(obj, "splits", None)
+    if not callable(obj) or not isinstance(splits, tuple) or not splits:
+        raise TypeError(f"{obj!r} is not a dataset loader (a callable with a non-empty tuple `splits`)")
+    summary = (getattr(obj, "__doc__", None) or "").strip().splitlines()[:1] or [getattr(obj, "__name__", "dataset")]
+    return cast(Loader, obj), f"{summary[0]} [plugin: {source}]"
+
+
+PLUGINS = plugins.load_into(plugins.DATASETS_GROUP, DATASETS, plugin_loader)
 
 
 def resolve_data_root(data_root: Path | str | None = None) -> Path | None:

@@ -30,6 +30,9 @@ class RunInfo:
     suite: str
     preset: str
     model: str
+    #: Where the model's code comes from: ``gwae-bench <version>`` for a built-in, ``<dist> <version>`` for a plugin
+    #: (``core.plugins``). Records from before it lack it and are left so (no reader needs it; they were built-ins).
+    model_source: str
     prior: str
     mode: str
     hparams: str
@@ -51,11 +54,12 @@ class RunInfo:
     hardware_summary: str
 
     @classmethod
-    def of(cls, run: Any, result: Any, versions: dict[str, Any], hardware: dict[str, Any], summary: str) -> RunInfo:
+    def of(cls, run: Any, result: Any, versions: dict[str, Any], hardware: dict[str, Any], summary: str,
+           source: str) -> RunInfo:
         """From a ``RunConfig`` and its ``TrainResult`` (typed loosely: records sit below both)."""
         resolved = run.to_dict()
         return cls(
-            run.run_id, run.suite, run.preset, run.model, run.labels.prior, run.labels.mode, run.labels.hparams,
+            run.run_id, run.suite, run.preset, run.model, source, run.labels.prior, run.labels.mode, run.labels.hparams,
             run.data.dataset, run.seed, run.eval.eval_seed, resolved["model_config"], resolved["train"],
             resolved["data"], result.epochs, result.best_epoch, result.stopped_early, result.steps,
             round(result.wall_s, 2), round(result.peak_rss_mb, 1), round(result.peak_cuda_mb, 1), versions, hardware,

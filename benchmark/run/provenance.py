@@ -15,6 +15,7 @@ import torch
 
 import benchmark
 from benchmark.run import threads
+from models import MODELS
 
 LIBRARIES = ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "pot")
 
@@ -29,6 +30,11 @@ def versions() -> dict[str, str]:
             out[lib] = "absent"
     out["git"] = _git_revision()
     return out
+
+
+def model_source(name: str) -> str:
+    """Where model ``name``'s code comes from: its plugin's ``dist version``, else this package's version."""
+    return MODELS.get(name).source or f"gwae-bench {benchmark.__version__}"
 
 
 def _git_revision() -> str:

@@ -141,7 +141,8 @@ def _train_and_score(spec: RunSpec, run_dir: Path, data: SuiteData, device: torc
     heartbeat.beat(run_dir, "scoring")
 
     hardware = provenance.hardware(device)
-    base = RunInfo.of(run, result, provenance.versions(), hardware, provenance.describe(hardware)).fields()
+    base = RunInfo.of(run, result, provenance.versions(), hardware, provenance.describe(hardware),
+                      provenance.model_source(run.model)).fields()
     records = []
     for checkpoint in run.eval.checkpoints:
         folder.load(model, checkpoint, device)

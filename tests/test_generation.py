@@ -360,8 +360,8 @@ def test_fashion_mnist_files_are_checked(tmp_path, monkeypatch):
     monkeypatch.setenv(fashion_mnist.SYSTEM_DIR_ENV, str(tmp_path))
     with pytest.raises(BenchmarkError, match="apt-get install dataset-fashion-mnist"):
         fashion_mnist.load("test", None)
-    for name in fashion_mnist.SHA256:
-        shutil.copy(ROOT / "benchmark" / "data" / "shipped" / "mnist" / f"{name}.gz", tmp_path / f"{name}.gz")  # MNIST is not Fashion-MNIST
+    for name in fashion_mnist.SHA256:  # MNIST's files under Fashion-MNIST's names: MNIST is not Fashion-MNIST
+        shutil.copy(ROOT / "benchmark" / "data" / "shipped" / "mnist" / f"{name}.gz", tmp_path / f"{name}.gz")
     assert fashion_mnist.available()
     with pytest.raises(BenchmarkError, match="sha256 of the decompressed file"):
         fashion_mnist.load("test", None)

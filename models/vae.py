@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from models.base import Representation, SingleObjectiveModel, gaussian_sample, half_squared_error
+from models.base import BenchmarkModel, Representation, SingleObjectiveModel, gaussian_sample, half_squared_error
 from models.networks import ConvDecoder, ConvEncoder
 
 
@@ -29,11 +29,12 @@ def kl_standard_normal(mu: Tensor, logvar: Tensor) -> Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(dim=1).mean()
 
 
-class VAE(SingleObjectiveModel):
-    config_cls = VAEConfig
-    ood_scorer = "prior_nll"
+class GaussianAutoencoder(BenchmarkModel):
+    """vaetc's Gaussian encoder and sigmoid decoder with Adam over every parameter: what the VAE family
+    shares. Models with their own update order (GECO's state, the adversarial models' two optimizers) build
+    on it and write ``train_batch``/``eval_batch``; models trained on one loss add ``SingleObjectiveModel``."""
 
-    def __init__(self, config: VAEConfig, image_shape: tuple[int, int, int]) -> None:
+    def __init__(self, config, image_shape: tuple[int, int, int]) -> None:
         super().__init__(config, image_shape)
         self.encoder = ConvEncoder(image_shape, config.z_dim, gaussian=True, batchnorm=config.batchnorm)
         self.decoder = ConvDecoder(image_shape, config.z_dim, batchnorm=config.batchnorm)
@@ -41,15 +42,20 @@ class VAE(SingleObjectiveModel):
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"main": torch.optim.Adam(self.parameters(), lr=self.config.lr)}
 
-    def terms(self, x: Tensor) -> dict[str, Tensor]:
-        mu, logvar = self.encoder(x)
-        recon = half_squared_error(x, self.decoder(gaussian_sample(mu, logvar)))
-        kl = kl_standard_normal(mu, logvar)
-        return {"loss": recon + self.config.beta * kl, "recon": recon, "kl": kl}
-
     def encode(self, x: Tensor, representation: Representation = "mean") -> Tensor:
         mu, logvar = self.encoder(x)
         return mu if representation == "mean" else gaussian_sample(mu, logvar)
 
     def decode(self, z: Tensor) -> Tensor:
         return self.decoder(z)
+
+
+class VAE(SingleObjectiveModel, GaussianAutoencoder):
+    config_cls = VAEConfig
+    ood_scorer = "prior_nll"
+
+    def terms(self, x: Tensor) -> dict[str, Tensor]:
+        mu, logvar = self.encoder(x)
+        recon = half_squared_error(x, self.decoder(gaussian_sample(mu, logvar)))
+        kl = kl_standard_normal(mu, logvar)
+        return {"loss": recon + self.config.beta * kl, "recon": recon, "kl": kl}

@@ -3,6 +3,7 @@ state of a sweep's runs as the launchers' queues and the run folders tell it."""
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -43,7 +44,7 @@ class LaunchOptions:
                 if f.name not in common and getattr(self, f.name) is not None}
 
 
-class Launcher:
+class Launcher(abc.ABC):
     name: ClassVar[str]
     #: The launcher-specific ``LaunchOptions`` fields this launcher understands.
     options: ClassVar[frozenset[str]] = frozenset()
@@ -55,12 +56,15 @@ class Launcher:
             flags = ", ".join("--" + s.replace("_", "-") for s in stray)
             raise BenchmarkError(f"{flags}: not an option of --launcher {self.name}")
 
+    @abc.abstractmethod
     def check(self) -> None:
         """Validate the environment before anything is written (raise BenchmarkError)."""
 
+    @abc.abstractmethod
     def launch(self, sweep_id: str, specs: list[RunSpec], data: SuiteData, record: Record) -> None:
-        raise NotImplementedError
+        """Execute (or submit) ``specs``, calling ``record`` with each submission's job ids."""
 
+    @abc.abstractmethod
     def report(self, sweep_id: str, suite: str) -> None:
         """What to print after ``launch``."""
 

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from models.base import LossTerms, gaussian_sample
 from models.generation.blocks import check_betas, check_mode, image_stages
-from models.vae import VAE
+from models.vae import GaussianAutoencoder
 
 #: Widths of the discriminator's image branch at 64x64 (ali.py:28-58): six stride-2 convs down to 1x1.
 X_WIDTHS = (16, 32, 64, 128, 256, 512)
@@ -101,7 +101,7 @@ def generator_loss(logp_q: Tensor, logp_p: Tensor) -> Tensor:
     return -(logp_q[:, 0] + logp_p[:, 1]).mean()
 
 
-class ALI(VAE):
+class ALI(GaussianAutoencoder):
     """ALI/BiGAN: E and G (the VAE's BN encoder and decoder) against a joint discriminator.
 
     A forward pass: z = E(x) reparameterized, z_p ~ N(0, I), x_p = G(z_p), D on (x, z) and on (x_p, z_p) in
@@ -136,9 +136,6 @@ class ALI(VAE):
             "main": torch.optim.Adam(main, lr=cfg.lr, betas=cfg.betas),
             "disc": torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr, betas=cfg.betas),
         }
-
-    def terms(self, x: Tensor) -> dict[str, Tensor]:
-        raise NotImplementedError("ALI alternates two updates per batch: use train_batch or eval_batch")
 
     def pairs(self, x: Tensor, generator_grad: bool = True) -> tuple[Tensor, Tensor]:
         """D's log-probabilities of the encoder pairs (x, E(x)) and the generator pairs (G(z_p), z_p).

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from models.base import LossTerms, Representation, half_squared_error
 from models.generation.blocks import check_betas, check_two_rates, image_stages
-from models.vae import VAE
+from models.vae import GaussianAutoencoder
 
 AVB_MODES = ("paper", "fixed")
 DISC_WIDTH = 64  # avb.py:27-44: every conv has 64 channels
@@ -111,7 +111,7 @@ def discriminator_loss(logp_prior: Tensor, logp_posterior: Tensor) -> Tensor:
     return -(logp_prior[:, 1] + logp_posterior[:, 0]).mean()
 
 
-class AdversarialVariationalBayes(VAE):
+class AdversarialVariationalBayes(GaussianAutoencoder):
     """AVB: loss = 1/2 ||x - x_hat||^2 + beta * ``kl_estimate``, the KL estimated by a discriminator.
 
     One training step (vaetc avb.py:161-188): the posterior code z = mu + sigma * g(eps), x_hat = Dec(z),
@@ -153,9 +153,6 @@ class AdversarialVariationalBayes(VAE):
             "main": torch.optim.Adam(self.main_parameters(), lr=cfg.lr, betas=cfg.betas),
             "disc": torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr_disc, betas=cfg.disc_betas),
         }
-
-    def terms(self, x: Tensor) -> dict[str, Tensor]:
-        raise NotImplementedError("AVB alternates two updates per batch: use train_batch or eval_batch")
 
     def posterior_sample(self, mu: Tensor, logvar: Tensor) -> Tensor:
         """z = mu + exp(logvar / 2) * g(eps), eps ~ N(0, I): the code AVB trains with (avb.py:122-126)."""

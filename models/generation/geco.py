@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from models.base import LossTerms, gaussian_sample
-from models.vae import VAE
+from models.vae import GaussianAutoencoder
 
 GECO_MODES = ("paper", "fixed")
 #: vaetc's CelebA budget: settings/geco.yaml epochs 150 x 2,544 training batches per epoch (162,770 images, B 64).
@@ -84,7 +84,7 @@ def lambda_step(constraint: Tensor, factor_min: float, factor_max: float) -> Ten
     return constraint.clamp(math.log(factor_min), math.log(factor_max))
 
 
-class GECO(VAE):
+class GECO(GaussianAutoencoder):
     """Loss = lambda * C_ema + KL with C the per-image SSE - tolerance^2 (vaetc geco.py:36-76).
 
     Per batch: encode, sample, decode; update the moving average C_ema of the batch-mean constraint; the
@@ -125,9 +125,6 @@ class GECO(VAE):
     def diagnostics(self) -> dict:
         return {"lambda": float(self.log_lambda.exp()), "running_batches": int(self.running_batches),
                 "training_steps": int(self.steps_done)}
-
-    def terms(self, x: Tensor) -> dict[str, Tensor]:
-        raise NotImplementedError("GECO updates its state per batch: use train_batch or eval_batch")
 
     def _step(self, x: Tensor, optimizer: torch.optim.Optimizer | None) -> dict[str, Tensor]:
         """One batch of vaetc's ``step_batch``: training when an optimizer is given (geco.py:36-76)."""

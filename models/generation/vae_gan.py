@@ -180,8 +180,3 @@ class VAEGAN(VAE):
         optimizers["enc"].step()
         optimizers["disc"].step()
         return {k: v.item() for k, v in terms.items()}
-
-    @torch.no_grad()
-    def eval_batch(self, x: Tensor) -> LossTerms:
-        self.eval()
-        return {k: v.item() for k, v in self.terms(x).items()}

@@ -79,10 +79,11 @@ def test_one_failing_packed_run_leaves_the_others_finished_and_its_reason_in_sta
     assert specs[1].run_id in status.stdout and "failed" in status.stdout
 
 
-def test_plan_shows_the_packing(capsys):
+def test_plan_shows_the_packing(tmp_path, capsys):
     from benchmark.cli import main
 
-    assert main(["plan", "--suite", "ood", "--preset", "smoke", "--jobs", "2", "--json"]) == 0
+    out = tmp_path / "runs"  # an empty results folder: every run is to launch, whatever the checkout's runs/ holds
+    assert main(["plan", "--suite", "ood", "--preset", "smoke", "--jobs", "2", "--json", "--out", str(out)]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["jobs"] == 2 and {r["slot"] for r in plan["runs"]} == {0, 1}
     assert 0 < plan["packed_wall_s_lower"] < sum(r["est_s"] for r in plan["runs"])

@@ -30,6 +30,7 @@ CHANGES = {
     "eval_params": Knob(),
     "model_overrides": {"vae": {"beta": 2.0}, "dagmm": {"lr": 1e-3}, "dagmm-zong": {"lr": 1e-3},
                         "gwae-gmp": {"lr": 1e-3}},
+    "model_train": {m: {"patience": 1} for m in ("vae", "dagmm", "dagmm-zong", "gwae-gmp")},
 }
 NOT_HASHED = {"seeds": "each seed has its own run id by name",
               "budgets": "which kept steps are scored: asking for more never retrains a run (tests/test_budgets.py)"}

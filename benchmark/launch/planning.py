@@ -157,30 +157,34 @@ def plan(
     """
     suite = SUITES.get(suite_name)
     preset = suite_preset(suite, preset_name)
-    train = from_dict(TrainConfig, {**to_dict(preset.train), **(train_overrides or {})}, where="train")
-    steps = preset.budgets if score_at is None else tuple(score_at)
-    budgets.check_steps(steps, train.max_epochs * train.steps_per_epoch if train.steps_per_epoch else None,
-                        f"--score-at of suite {suite_name} ({preset_name})")
     if budget_scoring not in budgets.SCORINGS:
         raise BenchmarkError(f"--score-with {budget_scoring!r}: use one of {', '.join(budgets.SCORINGS)}")
     data = DataConfig(suite.train_dataset(data_source != "embedded"), data_source, preset.image_shape,
                       preset.n_train, preset.n_val, preset.n_eval)
-    specs = []
+    specs: dict[str, RunSpec] = {}
     overrides = overrides or {}
     used: set[str] = set()
     for model in models or list(suite.models):
+        train = from_dict(TrainConfig, {**to_dict(preset.train), **preset.model_train.get(model, {}),
+                                        **(train_overrides or {})}, where="train")
+        steps = preset.budgets if score_at is None else tuple(score_at)
+        budgets.check_steps(steps, train.max_epochs * train.steps_per_epoch if train.steps_per_epoch else None,
+                            f"--score-at of suite {suite_name} ({preset_name})")
         mine = overrides_for(model, overrides)
         used |= set(mine)
-        params = merge({"z_dim": preset.z_dim, **budget_of(model, train)}, preset.model_overrides.get(model, {}))
-        cfg = resolve_config(model, merge(params, mine))
-        for seed in seeds if seeds is not None else list(preset.seeds):
-            evaluation = EvalConfig(preset.checkpoints, preset.representations, seed, preset.n_gw, preset.eval_params)
-            run = RunConfig(suite_name, preset_name, model, seed, cfg, train, data, evaluation)
-            specs.append(RunSpec(run, steps, budget_scoring))
+        params = merge(merge({"z_dim": preset.z_dim, **budget_of(model, train)}, suite.settings.get(model, {})),
+                       preset.model_overrides.get(model, {}))
+        for variant in ({}, *suite.variants.get(model, ())):
+            cfg = resolve_config(model, merge(merge(params, variant), mine))
+            for seed in seeds if seeds is not None else list(preset.seeds):
+                evaluation = EvalConfig(preset.checkpoints, preset.representations, seed, preset.n_gw,
+                                        preset.eval_params)
+                run = RunConfig(suite_name, preset_name, model, seed, cfg, train, data, evaluation)
+                specs.setdefault(run.run_id, RunSpec(run, steps, budget_scoring))  # a variant the user overrode
     unused = sorted(set(overrides) - used)
     if unused:
         raise BenchmarkError(f"override key(s) {', '.join(unused)} match no config field of the selected models")
-    return specs
+    return list(specs.values())
 
 
 def budget_of(model: str, train: TrainConfig) -> dict[str, int]:

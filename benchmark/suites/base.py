@@ -41,8 +41,11 @@ class Preset:
     n_gw: int = 500
     #: The suite's typed evaluation sizes and choices (e.g. DCI points and specs); hashed into the run id.
     eval_params: Any = field(default_factory=lambda: NoEvalParams())
-    #: Per-model config overrides on top of ``z_dim`` (model name -> dotted-free nested dict).
+    #: Per-model config overrides on top of ``z_dim`` and the suite's settings (model name -> nested dict).
     model_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Per-model training overrides (model name -> ``TrainConfig`` fields), e.g. a fixed epoch count where the
+    #: official settings train a model for fixed epochs instead of stopping early.
+    model_train: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Training steps at which weights are kept and scored by the suite's trajectory pass (``benchmark.run.budgets``);
     #: with the ``last`` checkpoint they trace the headline along the budget. Not hashed: scoring more budgets
     #: never retrains a run.
@@ -177,6 +180,17 @@ class Suite:
     trajectory: Trajectory
     #: Training dataset when the user gives a data root (the real data), if it differs.
     root_dataset: str | None = None
+    #: The suite's hyperparameters of a model where they differ from its registry default, in every preset
+    #: (model name -> nested config dict; e.g. the official settings' beta 0.1 for the beta-VAE); recorded in
+    #: ``hparams``.
+    settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: Configurations run beside a model's default one (model name -> config overrides each), e.g. the
+    #: ``fixed`` mode beside vaetc's ``paper`` mode; each is its own leaderboard row.
+    variants: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
+    #: Other protocols the page ranks beside the headline (e.g. vaetc's PSNR on the last checkpoint).
+    also_ranked: tuple[Headline, ...] = ()
+    #: One sentence naming the protocol behind the headline and ``also_ranked``, shown on the page.
+    protocol: str = ""
 
     def train_dataset(self, from_root: bool) -> str:
         return self.root_dataset if (from_root and self.root_dataset) else self.dataset

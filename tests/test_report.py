@@ -38,7 +38,11 @@ def make_records(out: Path) -> dict[str, int]:
                 rows = [{**base, "metric_spec": "ood@openood-v1" if suite == "ood" else "fid-v1@mnist-cnn-v1/n=9"}]
                 if suite == "ood":
                     rows[0]["roc"] = {"fpr": [0.0, 0.3, 1.0], "tpr": [0.0, float(rng.uniform(0.3, 0.9)), 1.0]}
-                elif seed == 0:
+                else:  # the protocol ranked beside the headline (vaetc's PSNR: last checkpoint, sampled code)
+                    also = SUITES.get(suite).also_ranked[0]
+                    rows.append({**base, "metric": also.metric, "checkpoint": also.checkpoint,
+                                 "representation": also.representation, "value": 20.0 + seed, "metric_spec": "psnr"})
+                if suite == "generation" and seed == 0:
                     (out / run_id).mkdir(parents=True, exist_ok=True)
                     Image.fromarray((rng.uniform(size=(16, 16)) * 255).astype(np.uint8)).save(out / run_id / "s.png")
                     rows[0]["artifacts"] = {"samples": "s.png"}
@@ -96,6 +100,8 @@ def test_page_has_every_suite_table_its_plots_artifacts_and_provenance_and_needs
     page.feed(html)
     headline = {t["suite"]: t["rows"] for t in page.tables if "headline" in t["class"]}
     assert headline == expected
+    also = {t["suite"]: t["rows"] for t in page.tables if "also-ranked" in t["class"]}
+    assert also == {"generation": expected["generation"]}
     summary = [t for t in page.tables if "summary" in t["class"]]
     assert len(summary) == 1 and summary[0]["rows"] == len({m for ms in MODELS.values() for m in ms})
     assert all((results / src).is_file() for src in page.images)
@@ -105,7 +111,7 @@ def test_page_has_every_suite_table_its_plots_artifacts_and_provenance_and_needs
     text = " ".join(page.text)
     for shown in ("student-t", "single seed", "provenance", "git revision", "0123abcd", "2-core test cpu (cpu)",
                   "ood@openood-v1", "training wall time", "leaderboard.csv", "beta=<b>2</b>",
-                  "2026-01-03T00:00:00+00:00"):
+                  "2026-01-03T00:00:00+00:00", "Protocol: vaetc's", "Also ranked: PSNR"):
         assert shown in text, shown
     assert "<b>2</b>" not in html  # escaped, not markup
 

@@ -22,7 +22,7 @@ from benchmark.records.io import iter_runs
 from benchmark.records.schema import CONFIG_KEYS, schema_problem
 from benchmark.results.stats import mean_ci
 from benchmark.run.folder import RunFolder
-from benchmark.suites import SUITES
+from benchmark.suites import SUITES, Headline
 from core.storage import write_bytes_atomic
 from metrics import better, mark_reduced
 
@@ -143,10 +143,11 @@ def copy_best_artifacts(records: pd.DataFrame, out: Path, dest: Path) -> list[Pa
     return written
 
 
-def headline(out_or_frame: Path | pd.DataFrame, suite_name: str) -> pd.DataFrame:
-    """The suite's headline rows (its lead metric under its lead protocol), best first."""
+def headline(out_or_frame: Path | pd.DataFrame, suite_name: str, which: Headline | None = None) -> pd.DataFrame:
+    """The suite's headline rows (its lead metric under its lead protocol, or ``which`` of its ``also_ranked``),
+    best first."""
     frame = out_or_frame
     if not isinstance(frame, pd.DataFrame):
         frame = pd.DataFrame(usable_records(frame, warn=False))
     table = aggregate(frame[frame.suite == suite_name])
-    return SUITES.get(suite_name).headline.select(table)[HEADLINE_COLUMNS]
+    return (which or SUITES.get(suite_name).headline).select(table)[HEADLINE_COLUMNS]

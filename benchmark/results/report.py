@@ -21,7 +21,7 @@ from benchmark.records.schema import CONFIG_KEYS
 from benchmark.results import leaderboard
 from benchmark.results.report_assets import CSS, JS
 from benchmark.results.stats import BOOTSTRAP_MIN_N
-from benchmark.suites import SUITES
+from benchmark.suites import SUITES, Headline
 from core.storage import write_text_atomic
 from metrics import better, reduced_note
 
@@ -87,10 +87,11 @@ def interval(row: pd.Series) -> tuple[str, float]:
     return f"[{number(row['ci95_low'])}, {number(row['ci95_high'])}]", row["ci95_low"]
 
 
-def headline_table(suite_name: str, records: pd.DataFrame) -> tuple[str, int]:
-    headline = SUITES.get(suite_name).headline
+def headline_table(suite_name: str, records: pd.DataFrame, which: Headline | None = None) -> tuple[str, int]:
+    """The ranked table of the suite's headline (or of ``which``, one of its ``also_ranked`` protocols)."""
+    headline = which or SUITES.get(suite_name).headline
     direction = better(headline.metric)
-    table_rows = leaderboard.headline(records, suite_name)
+    table_rows = leaderboard.headline(records, suite_name, headline)
     lead = headline.select(records)
     columns = [("config", "model configuration"), ("mean", f"mean ({direction} is better)"),
                ("interval", "95% interval"), ("ci_method", "interval method"), ("n_seeds", "seeds"),
@@ -106,7 +107,8 @@ def headline_table(suite_name: str, records: pd.DataFrame) -> tuple[str, int]:
             cell(r["ci_method"]), cell(r["n_seeds"], r["n_seeds"], True),
             cell(f"{r['rank']} of {r['n_ranked']}", r["rank"], True), provenance(group),
         ]))
-    return table(f"table-{suite_name}", columns, rows, "headline", suite_name), len(rows)
+    table_id = f"table-{suite_name}" + ("" if which is None else f"-{which.metric}-{which.checkpoint}")
+    return table(table_id, columns, rows, "headline" if which is None else "also-ranked", suite_name), len(rows)
 
 
 def summary_table(frame: pd.DataFrame) -> str:
@@ -168,9 +170,24 @@ def suite_section(suite_name: str, records: pd.DataFrame, files: list[Path], roo
         f'<p>{esc(suite.summary)}.</p><p class="note">Headline: {esc(metric_words(metric))} ({esc(direction)} is '
         f"better), {esc(checkpoint)} checkpoint, {esc(rep)} code; {n} model configuration(s); presets "
         f"{esc(', '.join(sorted(set(records['preset']))))}. Every metric, checkpoint and code: {links}.</p>"
-        f"{tbl}{_along(suite, stable)}<h3>Plots</h3>{figures(plots, root, reduced_notes(records))}"
+        f"{_protocol(suite)}{tbl}{_also(suite, records)}{_along(suite, stable)}"
+        f"<h3>Plots</h3>{figures(plots, root, reduced_notes(records))}"
         f"<h3>Artifacts (best seed of each configuration)</h3>{figures(artifacts, root)}</section>"
     )
+
+
+def _protocol(suite: Any) -> str:
+    return f'<p class="note">Protocol: {esc(suite.protocol)}.</p>' if suite.protocol else ""
+
+
+def _also(suite: Any, records: pd.DataFrame) -> str:
+    """A ranked table per ``also_ranked`` protocol, under the headline's."""
+    parts = []
+    for which in suite.also_ranked:
+        tbl, _ = headline_table(suite.name, records, which)
+        parts.append(f"<h3>Also ranked: {esc(metric_words(which.metric))} ({esc(better(which.metric))} is better), "
+                     f"{esc(which.checkpoint)} checkpoint, {esc(which.representation)} code</h3>{tbl}")
+    return "".join(parts)
 
 
 def _along(suite: Any, stable: str) -> str:

@@ -41,19 +41,28 @@ def points(records: pd.DataFrame, budget: list[dict], suite_name: str) -> pd.Dat
     """One row per (run, step) of the suite's trajectory metric: the budget scores and the last checkpoint's."""
     suite = SUITES.get(suite_name)
     metric, rep = suite.trajectory.metric, suite.headline.representation
-    last = records[(records.metric == metric) & (records.checkpoint == "last") & (records.representation == rep)]
+    last = _where(records[(records.metric == metric) & (records.checkpoint == "last") & (records.representation == rep)],
+                  suite.trajectory.where)
     # a record too old to say its step (``schema.upgrade``) has no place on the trajectory
     last = last.dropna(subset=["step"]) if "step" in last else last.iloc[:0].assign(step=pd.Series(dtype=float))
     frames = [last.assign(source="last checkpoint")]
     if budget:
         kept = pd.DataFrame(budget)
-        kept = kept[(kept.metric == metric) & (kept.representation == rep) & (kept.suite == suite_name)]
+        kept = _where(kept[(kept.metric == metric) & (kept.representation == rep) & (kept.suite == suite_name)],
+                      suite.trajectory.where)
         frames.insert(0, kept.assign(source="kept budget"))
     frame = pd.concat(frames, ignore_index=True)
     frame["step"] = frame["step"].astype(int)
     frame = frame.drop_duplicates(["run_id", "step"], keep="first")  # the budget record where both exist
     return frame[[*CONFIG_KEYS, "seed", "run_id", "step", "metric", "metric_spec", "value", "source"]].sort_values(
         [*CONFIG_KEYS, "seed", "step"]).reset_index(drop=True)
+
+
+def _where(frame: pd.DataFrame, where: tuple[tuple[str, str], ...]) -> pd.DataFrame:
+    """The rows with every (field, value) of ``where`` (a record without the field has none of them)."""
+    for key, value in where:
+        frame = frame[frame[key] == value] if key in frame else frame.iloc[:0]
+    return frame
 
 
 def aggregate(pts: pd.DataFrame) -> pd.DataFrame:
@@ -154,7 +163,8 @@ def build(records: pd.DataFrame, out: Path, suite_name: str, dest: Path) -> tupl
     write_text_atomic(path, table.to_csv(index=False, float_format="%.4f"))
     ranks = dest / RANKS
     write_text_atomic(ranks, rank_table(table).to_csv(index=False))
-    metric = SUITES.get(suite_name).trajectory.metric
-    rep = SUITES.get(suite_name).headline.representation
-    title = f"{suite_name}: {plots.metric_words(metric)} along the training budget ({rep} code)"
+    suite = SUITES.get(suite_name)
+    metric = suite.trajectory.metric
+    rep, where = suite.headline.representation, "".join(f", {v}" for _, v in suite.trajectory.where)
+    title = f"{suite_name}: {plots.metric_words(metric)} along the training budget ({rep} code{where})"
     return [path, ranks, figure(pts, table, dest / f"trajectory_{metric}.png", title)], stability(table)

@@ -91,18 +91,25 @@ class Scores:
 
 class Headline(NamedTuple):
     """The metric, checkpoint and representation a suite leads with: the one place that says which records
-    make its headline (launch lines, leaderboard, best seeds, summary, page)."""
+    make its headline (launch lines, leaderboard, best seeds, summary, page). ``where``: further (field,
+    value) pairs a headline record has, where a suite scores one metric several ways (ood: the scorer and
+    the OoD set)."""
 
     metric: str
     checkpoint: str
     representation: str
+    where: tuple[tuple[str, str], ...] = ()
 
     def matches(self, record: Mapping[str, Any]) -> bool:
-        return (record["metric"], record["checkpoint"], record["representation"]) == self
+        return ((record["metric"], record["checkpoint"], record["representation"]) == self[:3]
+                and all(record.get(k) == v for k, v in self.where))
 
     def select(self, records: pd.DataFrame) -> pd.DataFrame:
-        return records[(records.metric == self.metric) & (records.checkpoint == self.checkpoint)
-                       & (records.representation == self.representation)]
+        keep = ((records.metric == self.metric) & (records.checkpoint == self.checkpoint)
+                & (records.representation == self.representation))
+        for key, value in self.where:
+            keep &= (records[key] == value) if key in records else False
+        return records[keep]
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,8 @@ class Trajectory:
     metric: str
     encode_as: Representation
     score: Callable[[EvalContext], Scores]
+    #: Further (field, value) pairs of the records it traces (as ``Headline.where``).
+    where: tuple[tuple[str, str], ...] = ()
 
 
 def _no_params(_eval_params: Any) -> dict[str, Any]:

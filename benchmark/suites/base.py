@@ -169,6 +169,19 @@ def plot_metrics(uses: Sequence[MetricUse], records: pd.DataFrame, dest: Path,
 
 
 @dataclass(frozen=True)
+class CrossTable:
+    """How the page crosses model configurations with scorers and evaluation sets (ood): the records'
+    ``scorer`` and ``set_field`` name them; per set, the ranking under ``own`` is compared with each other
+    scorer's. ``sets``: (name, kind, what it is) in display order; ``absent``: why a set may be missing."""
+
+    metrics: tuple[str, ...]
+    sets: tuple[tuple[str, str, str], ...]
+    set_field: str = "ood_set"
+    own: str = "own"
+    absent: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Suite:
     name: str
     summary: str
@@ -200,6 +213,8 @@ class Suite:
     also_ranked: tuple[Headline, ...] = ()
     #: One sentence naming the protocol behind the headline and ``also_ranked``, shown on the page.
     protocol: str = ""
+    #: Models x scorers x sets, where a suite scores every model several ways (ood).
+    cross: CrossTable | None = None
 
     def train_dataset(self, from_root: bool) -> str:
         return self.root_dataset if (from_root and self.root_dataset) else self.dataset

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.results import leaderboard, report, trajectories
+from benchmark.results import cross, leaderboard, report, trajectories
 from benchmark.suites import SUITES
 from core.errors import BenchmarkError
 from core.storage import write_text_atomic
@@ -31,6 +31,7 @@ def write_all(out: Path, to: Path | None = None) -> list[Path]:
         write_text_atomic(path, leaderboard.aggregate(sub).to_csv(index=False, float_format="%.4f"))
         along, stable[str(suite_name)] = trajectories.build(sub, Path(out), str(suite_name), dest)
         by_suite[str(suite_name)] = [path, *SUITES.get(str(suite_name)).plot(sub, dest), *along,
+                                     *cross.build(sub, str(suite_name), dest),
                                      *leaderboard.copy_best_artifacts(sub, Path(out), dest / "artifacts")]
     path = dest_root / "summary.csv"
     write_text_atomic(path, leaderboard.summary(frame).to_csv(index=False, float_format="%.4f"))

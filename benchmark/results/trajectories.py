@@ -41,8 +41,8 @@ def points(records: pd.DataFrame, budget: list[dict], suite_name: str) -> pd.Dat
     """One row per (run, step) of the suite's trajectory metric: the budget scores and the last checkpoint's."""
     suite = SUITES.get(suite_name)
     metric, rep = suite.trajectory.metric, suite.headline.representation
-    last = _where(records[(records.metric == metric) & (records.checkpoint == "last") & (records.representation == rep)],
-                  suite.trajectory.where)
+    last = records[(records.metric == metric) & (records.checkpoint == "last") & (records.representation == rep)]
+    last = _where(last, suite.trajectory.where)
     # a record too old to say its step (``schema.upgrade``) has no place on the trajectory
     last = last.dropna(subset=["step"]) if "step" in last else last.iloc[:0].assign(step=pd.Series(dtype=float))
     frames = [last.assign(source="last checkpoint")]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -265,8 +265,8 @@ CROSS = CrossTable(
 
 register(Suite(
     name="ood",
-    summary="train on MNIST, detect OoD sets (Omniglot twice, Fashion-MNIST, generated far sets) under each model's own "
-            "and common scorers (AUROC, AP-in/out, FPR@95, and OpenOOD's AUPR and FPR@95)",
+    summary="train on MNIST, detect OoD sets (Omniglot twice, Fashion-MNIST, generated far sets) under each model's "
+            "own and common scorers (AUROC, AP-in/out, FPR@95, and OpenOOD's AUPR and FPR@95)",
     dataset="mnist",
     models=("vae", "dagmm", "dagmm-zong", "gwae-gmp"),
     presets=PRESETS,

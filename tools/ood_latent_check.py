@@ -1,12 +1,15 @@
 """Is a falling OoD AUROC the scorer's doing or the codes'? A check along the training budget.
 
-For each ood run of an output folder and each budget it kept (and its last checkpoint), this encodes
-MNIST-train (a subset), MNIST-test and Omniglot with the mean code, fits a Gaussian mixture to the
-training codes, and prints the AUROC of that mixture's negative log-likelihood beside the AUROC of the
-model's own scorer (from ``trajectory.jsonl`` and ``records.jsonl``). If the mixture still separates
-Omniglot where the model's scorer no longer does, the codes keep the information and the scorer lost it.
+A thin wrapper over the ood suite's ``gmm`` scorer (``metrics.scorers``), for runs scored before the suite
+recorded it (the suite now scores every scorer at every budget, sampled codes; see docs/suite-ood.md): for
+each ood run of an output folder and each budget it kept (and its last checkpoint), this encodes MNIST-train
+(a subset), MNIST-test and an OoD set (default: the inverted Omniglot, the only set then) with the mean code,
+fits the suite's mixture to the training codes, and prints its AUROC beside the model's own (from
+``trajectory.jsonl`` and ``records.jsonl``). If the mixture still separates the set where the model's scorer
+no longer does, the codes keep the information and the scorer lost it.
 
     python tools/ood_latent_check.py RUNS_DIR [--models gwae-gmp] [--n-train 10000] [--components 10]
+        [--set omniglot-inverted]
 """
 from __future__ import annotations
 
@@ -17,15 +20,16 @@ from functools import partial
 from pathlib import Path
 
 import torch
-from sklearn.mixture import GaussianMixture
 
 from benchmark.data import load_dataset
 from benchmark.records.io import run_records
 from benchmark.run import budgets
 from benchmark.run.folder import RunFolder
 from benchmark.suites.base import batched_scores
+from benchmark.suites.ood import OOD_SETS
 from core.errors import BenchmarkError
 from metrics.ood import ood_metrics
+from metrics.scorers import SCORERS
 
 
 def _model_auroc(folder: RunFolder) -> tuple[str, dict[int, float]]:
@@ -55,12 +59,13 @@ def _runs(root: Path, models: list[str]) -> list[RunFolder]:
 
 
 @torch.no_grad()
-def check(root: Path, models: list[str], n_train: int, components: int) -> list[tuple[str, str, int, float, float]]:
+def check(root: Path, models: list[str], n_train: int, components: int,
+          ood_set: str = "omniglot-inverted") -> list[tuple[str, str, int, float, float]]:
     """(run id, label, step, own AUROC, latent-mixture AUROC) for every scored step of every matching run."""
     device = torch.device("cpu")
     runs = _runs(root, models)
     data = {"train": load_dataset("mnist", "train", n=n_train, seed=0),
-            "id": load_dataset("mnist", "test"), "ood": load_dataset("omniglot", "test")}
+            "id": load_dataset("mnist", "test"), "ood": load_dataset(OOD_SETS[ood_set].dataset, "test")}
     print("run, model, step, model's own AUROC (sample z), latent-GMM AUROC (mean z)")
     rows = []
     for folder in runs:
@@ -69,8 +74,8 @@ def check(root: Path, models: list[str], n_train: int, components: int) -> list[
             model = folder.model("last" if step == max(own) else step, device)
             encode = partial(model.encode, representation="mean")
             codes = {k: batched_scores(encode, v, 512, device).numpy() for k, v in data.items()}
-            gmm = GaussianMixture(components, covariance_type="full", random_state=0).fit(codes["train"])
-            auroc = ood_metrics(-gmm.score_samples(codes["id"]), -gmm.score_samples(codes["ood"]))["auroc"]
+            score = SCORERS.get("gmm").fit(codes["train"], 0, components=components)
+            auroc = ood_metrics(score(codes["id"]), score(codes["ood"]))["auroc"]
             rows.append((folder.run_id, label, step, own[step], auroc))
             print(f"{folder.run_id}, {label}, {step}, {own[step]:.3f}, {auroc:.3f}", flush=True)
     return rows
@@ -82,11 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default="gwae-gmp", help="comma-separated model names")
     ap.add_argument("--n-train", type=int, default=10_000)
     ap.add_argument("--components", type=int, default=10)
+    ap.add_argument("--set", default="omniglot-inverted", choices=sorted(OOD_SETS), help="the OoD set")
     args = ap.parse_args(argv)
     try:
         if args.n_train < args.components:
             raise BenchmarkError("--n-train must be at least --components")
-        check(args.runs, args.models.split(","), args.n_train, args.components)
+        check(args.runs, args.models.split(","), args.n_train, args.components, args.set)
     except (BenchmarkError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

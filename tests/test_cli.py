@@ -70,7 +70,7 @@ def test_smoke_run_writes_runs_records_and_leaderboard(smoke_out):
         assert {r["model"] for r in records if r["checkpoint"] == "none"} == {"reference"}
         assert json.loads((run / "config.json").read_text())["run_id"] == run.name
     table = pd.read_csv(smoke_out / "ood" / "leaderboard.csv")
-    assert set(table.model) == {"vae", "dagmm", "dagmm-zong", "gwae-gmp"}
+    assert set(table.model) == {"vae", "dagmm", "dagmm-zong", "gwae-gmp", "reference"}
     assert {"mean", "std", "n_seeds", "hardware"} <= set(table.columns)
     assert (smoke_out / "ood" / "roc_last_sample.png").stat().st_size > 1000
     # the paper's headline: one row per model, its own scorer on Omniglot as the official code feeds it

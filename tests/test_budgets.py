@@ -13,6 +13,7 @@ from benchmark.records.io import run_records, write_records
 from benchmark.results import trajectories
 from benchmark.run import budgets
 from benchmark.run.folder import RunFolder
+from benchmark.suites import SUITES
 from core.errors import BenchmarkError
 
 CFG = TrainConfig(batch_size=8, max_epochs=3, patience=5, steps_per_epoch=3)
@@ -167,7 +168,7 @@ def test_lower_is_better_metrics_rank_ascending():
 
 def test_trajectory_points_prefer_the_budget_record_and_take_the_last_checkpoint_as_the_final_budget():
     common = {"prior": "normal", "mode": "-", "hparams": "-", "metric": "auroc", "metric_spec": "s", "seed": 0,
-              "suite": "ood", "representation": "sample"}
+              "suite": "ood", "representation": "sample", **dict(SUITES.get("ood").trajectory.where)}
     records = pd.DataFrame([{**common, "model": "vae", "run_id": "r", "checkpoint": "last", "step": 8, "steps": 8,
                              "value": 0.7},
                             {**common, "model": "vae", "run_id": "r", "checkpoint": "last", "step": 8, "steps": 8,

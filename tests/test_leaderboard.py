@@ -106,13 +106,14 @@ def test_summary_orders_by_suites_scored_so_one_suite_never_ties_the_top():
 
     heads = {name: SUITES.get(name).headline for name in ("ood", "generation")}
     rows = []
-    for suite, (metric, checkpoint, rep) in heads.items():
+    for suite, lead in heads.items():
+        metric, checkpoint, rep = lead
         better_vae = 0.9 if metric not in ("fid_samples",) else 10.0
         worse = 0.5 if metric not in ("fid_samples",) else 50.0
         rows += [{**record("vae", 0, better_vae if suite == "generation" else worse, metric=metric), "suite": suite,
-                  "checkpoint": checkpoint, "representation": rep},
+                  "checkpoint": checkpoint, "representation": rep, **dict(lead.where)},
                  {**record("wae", 0, worse if suite == "generation" else better_vae, metric=metric), "suite": suite,
-                  "checkpoint": checkpoint, "representation": rep}]
+                  "checkpoint": checkpoint, "representation": rep, **dict(lead.where)}]
     rows.append({**record("dagmm", 0, 0.99, metric=heads["ood"][0]), "checkpoint": heads["ood"][1],
                  "representation": heads["ood"][2]})  # best in ood, scored nowhere else
     table = summary(pd.DataFrame(rows))

@@ -39,8 +39,9 @@ def test_gmm_is_sklearns_mixture_nll_fitted_on_training_features_with_the_seed()
     ref = GaussianMixture(2, covariance_type="full", reg_covar=1e-6, random_state=4).fit(train)
     np.testing.assert_allclose(scores, -ref.score_samples(query), rtol=1e-12)
     # by hand: the negative log of the fitted mixture's density
+    parts = zip(ref.weights_, ref.means_, ref.covariances_, strict=True)
     dens = sum(w * np.exp(-0.5 * np.einsum("bi,ij,bj->b", query - m, np.linalg.inv(c), query - m))
-               / np.sqrt(np.linalg.det(2 * np.pi * c)) for w, m, c in zip(ref.weights_, ref.means_, ref.covariances_))
+               / np.sqrt(np.linalg.det(2 * np.pi * c)) for w, m, c in parts)
     np.testing.assert_allclose(scores, -np.log(dens), rtol=1e-9)
     with pytest.raises(ValueError, match="cannot fit"):
         SCORERS.get("gmm").fit(train[:3], seed=0, components=5)

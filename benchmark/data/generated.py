@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark.data import mnist
 from benchmark.data.imageset import ImageSet, loader
+from benchmark.data.mnist import load as load_mnist
 from core.errors import BenchmarkError
 
 SPLITS = ("test",)
@@ -72,5 +72,5 @@ def load_uniform(split: str, data_root: Path | None) -> ImageSet:
 def load_shuffled(split: str, data_root: Path | None) -> ImageSet:
     """MNIST-test with a fixed permutation of pixel positions (far OoD)."""
     _check("mnist-pixel-shuffled", split)
-    test = mnist.load("test", data_root)
+    test = load_mnist("test", data_root)
     return _set(pixel_shuffled(test.images.numpy()), "mnist-pixel-shuffled", split)

@@ -107,10 +107,10 @@ OLD_OOD_SET = ("mnist-test vs omniglot", "mnist-test vs omniglot-inverted", "omn
 def upgrade(record: dict[str, Any]) -> dict[str, Any]:
     """A record of any earlier format in today's: absent fields get what an older record stands for (a record
     without ``metric_spec`` used the metric's only spec; one without ``step``/``checkpoint_epoch`` was scored at
-    the step its checkpoint was saved; an ood score without ``ood_set`` is the model's own scorer, then named in
-    ``scorer``, on the inverted Omniglot). A current record comes back equal."""
+    the step its checkpoint was saved; an ood score without ``scorer_spec`` is the model's own scorer, then named
+    in ``scorer``, on the inverted Omniglot). A current record comes back equal."""
     out = {**record, **{k: v for k, v in DEFAULTS.items() if record.get(k) is None}}
-    if out.get("suite") == "ood" and out.get("scorer") is not None and out.get("ood_set") is None:
+    if out.get("suite") == "ood" and out.get("scorer") is not None and out.get("scorer_spec") is None:
         old, new, ood_set, kind = OLD_OOD_SET
         out.update(scorer="own", scorer_spec=f"own:{out['scorer']}", ood_set=ood_set, ood_kind=kind,
                    eval_dataset=new if out["eval_dataset"] == old else out["eval_dataset"])

@@ -89,8 +89,7 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
     are ordered by n_suites first: a configuration scored in one suite never heads the ones scored in all."""
     rows = []
     for suite_name, sub in frame.groupby("suite"):
-        lead = SUITES.get(str(suite_name)).headline
-        checkpoint, representation = lead.checkpoint, lead.representation
+        _, checkpoint, representation = SUITES.get(str(suite_name)).headline
         table = headline(sub, str(suite_name)).assign(
             suite=str(suite_name), checkpoint=checkpoint, representation=representation)
         rows.append(table[SUMMARY_COLUMNS])

@@ -158,7 +158,7 @@ def figures(paths: list[Path], root: Path, notes: dict[str, str] | None = None) 
 
 def suite_section(suite_name: str, records: pd.DataFrame, files: list[Path], root: Path, stable: str = "") -> str:
     suite = SUITES.get(suite_name)
-    metric, checkpoint, rep = suite.headline[:3]
+    metric, checkpoint, rep = suite.headline
     direction = better(metric)
     tbl, n = headline_table(suite_name, records)
     artifacts = [p for p in files if p.parent.name == "artifacts"]

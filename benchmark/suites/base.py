@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import pandas as pd
 import torch
@@ -89,19 +89,23 @@ class Scores:
         return rows
 
 
-class Headline(NamedTuple):
+@dataclass(frozen=True)
+class Headline:
     """The metric, checkpoint and representation a suite leads with: the one place that says which records
     make its headline (launch lines, leaderboard, best seeds, summary, page). ``where``: further (field,
     value) pairs a headline record has, where a suite scores one metric several ways (ood: the scorer and
-    the OoD set)."""
+    the OoD set). Unpacks as (metric, checkpoint, representation)."""
 
     metric: str
     checkpoint: str
     representation: str
     where: tuple[tuple[str, str], ...] = ()
 
+    def __iter__(self) -> Iterator[str]:
+        return iter((self.metric, self.checkpoint, self.representation))
+
     def matches(self, record: Mapping[str, Any]) -> bool:
-        return ((record["metric"], record["checkpoint"], record["representation"]) == self[:3]
+        return (tuple(self) == (record["metric"], record["checkpoint"], record["representation"])
                 and all(record.get(k) == v for k, v in self.where))
 
     def select(self, records: pd.DataFrame) -> pd.DataFrame:

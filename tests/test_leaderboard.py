@@ -114,8 +114,9 @@ def test_summary_orders_by_suites_scored_so_one_suite_never_ties_the_top():
                   "checkpoint": checkpoint, "representation": rep, **dict(lead.where)},
                  {**record("wae", 0, worse if suite == "generation" else better_vae, metric=metric), "suite": suite,
                   "checkpoint": checkpoint, "representation": rep, **dict(lead.where)}]
-    rows.append({**record("dagmm", 0, 0.99, metric=heads["ood"][0]), "checkpoint": heads["ood"][1],
-                 "representation": heads["ood"][2]})  # best in ood, scored nowhere else
+    ood = heads["ood"]
+    rows.append({**record("dagmm", 0, 0.99, metric=ood.metric), "checkpoint": ood.checkpoint,
+                 "representation": ood.representation, **dict(ood.where)})  # best in ood, scored nowhere else
     table = summary(pd.DataFrame(rows))
     assert table.iloc[0]["model"] != "dagmm" and table[table.model == "dagmm"].iloc[0]["n_suites"] == 1
     assert set(table[table.model != "dagmm"]["n_suites"]) == {2}

@@ -239,9 +239,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     table["est_s"] = table["est_s"].map(_duration)
     table["slot"] = table["slot"].map(lambda v: "-" if pd.isna(v) else int(v))
     print(table.rename(columns={"est_s": "estimate"}).to_string(index=False))
-    print(f"estimated training time: {_duration(sum(r['est_s'] for r in rows))} in all, "
-          f"{_duration(sum(r['est_s'] for r in todo))} for the {len(todo)} run(s) to launch (upper bounds: "
-          "max_epochs x steps per epoch; early stopping may end runs sooner)")
+    print(f"estimated time: {_duration(sum(r['est_s'] for r in rows))} in all, "
+          f"{_duration(sum(r['est_s'] for r in todo))} for the {len(todo)} run(s) to launch: training "
+          f"{_duration(sum(r['train_s'] for r in todo))} (an upper bound: max_epochs x steps per epoch; early "
+          f"stopping may end runs sooner) and scoring {_duration(sum(r['score_s'] for r in todo))} "
+          f"({'; '.join(sorted({r['score_source'] for r in todo})) or '-'})")
     if args.jobs > 1:
         print(f"packed {args.jobs} at a time (`run --jobs {args.jobs}`, column slot): wall time {_duration(wall)} if "
               f"packed runs do not slow each other, up to {_duration(sum(r['est_s'] for r in todo))} if each run's "

@@ -10,12 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.config.run_config import RunSpec
-from benchmark.records.io import read_records
+from benchmark.records.io import iter_runs, read_records
+from benchmark.run.folder import RunFolder
 
 #: Training seconds per step (batch 64) by image shape and model, with how each was measured (a data file:
 #: remeasuring a model edits numbers, not code). ``plan`` uses them only for models with no records in ``--out``.
 STEP_COSTS = json.loads((Path(__file__).parent / "step_costs.json").read_text())
 SECONDS_PER_STEP: dict[str, dict[str, float]] = STEP_COSTS["seconds_per_step"]
+#: Scoring seconds per run (every checkpoint, code and kept budget) by ``suite/preset``: in the generation suite
+#: they are as large as training for the VAE family, so a training-only estimate would halve the suite's cost.
+SCORING_SECONDS: dict[str, float] = STEP_COSTS["scoring_seconds_per_run"]
 FALLBACK_SECONDS_PER_STEP = 0.25  # a model missing from the table, at 1x28x28 (named in a warning: a guess)
 
 def train_steps(spec: RunSpec, n_train: int) -> int:
@@ -44,10 +48,31 @@ def measured_seconds_per_step(out: Path) -> dict[tuple[str, str], tuple[float, i
     return {key: (statistics.median(v), len(v)) for key, v in by_key.items()}
 
 
+def measured_scoring_seconds(out: Path) -> dict[str, tuple[float, int]]:
+    """``suite/preset`` -> (median over the runs in ``out`` of their scoring seconds, runs): the evaluation wall
+    time of each scored checkpoint, code and kept budget, summed per run."""
+    per_run: dict[str, dict[tuple, float]] = {}
+    keys: dict[str, str] = {}
+    for name in (None, RunFolder.TRAJECTORY):
+        found = iter_runs(out) if name is None else iter_runs(out, name)
+        for _, rows in found if Path(out).is_dir() else ():
+            for r in rows if isinstance(rows, list) else ():
+                if isinstance(r.get("eval_wall_s"), int | float) and "run_id" in r:
+                    passes = per_run.setdefault(r["run_id"], {})
+                    passes[(r.get("checkpoint"), r.get("representation"), r.get("step"))] = r["eval_wall_s"]
+                    keys[r["run_id"]] = f"{r.get('suite')}/{r.get('preset')}"
+    by_key: dict[str, list[float]] = {}
+    for run_id, passes in per_run.items():
+        by_key.setdefault(keys[run_id], []).append(sum(passes.values()))
+    return {key: (statistics.median(v), len(v)) for key, v in by_key.items()}
+
+
 def estimate(specs: list[RunSpec], n_train: int, out: Path) -> list[dict[str, Any]]:
-    """Steps, seconds per step (and where that figure comes from) and estimated seconds of each run; models
-    with neither records in ``out`` nor a table entry get ``FALLBACK_SECONDS_PER_STEP``, named in one warning."""
+    """Steps, seconds per step (and where that figure comes from), scoring seconds and estimated seconds of each
+    run; models with neither records in ``out`` nor a table entry get ``FALLBACK_SECONDS_PER_STEP``, named in
+    one warning."""
     measured = measured_seconds_per_step(out)
+    scoring = {**{k: (v, 0) for k, v in SCORING_SECONDS.items()}, **measured_scoring_seconds(out)}
     rows = []
     guessed: list[str] = []
     for spec in specs:
@@ -67,8 +92,11 @@ def estimate(specs: list[RunSpec], n_train: int, out: Path) -> list[dict[str, An
             if spec.model not in table and spec.model not in guessed:
                 guessed.append(spec.model)
         steps = train_steps(spec, n_train)
-        rows.append({"run_id": spec.run_id, "steps": steps, "s_per_step": per_step, "est_s": steps * per_step,
-                     "cost_source": source})
+        score_s, n_scored = scoring.get(f"{spec.suite}/{spec.preset}", (0.0, 0))
+        rows.append({"run_id": spec.run_id, "steps": steps, "s_per_step": per_step, "train_s": steps * per_step,
+                     "score_s": score_s, "est_s": steps * per_step + score_s, "cost_source": source,
+                     "score_source": (f"measured: median of {n_scored} run(s) in {out}" if n_scored
+                                      else "table: 2-core CPU" if score_s else "not estimated: no figure")})
     if guessed:
         print(f"warning: no measured step cost for {', '.join(guessed)}: estimated at {FALLBACK_SECONDS_PER_STEP} s "
               "per step (at 1x28x28); measure them with scripts/bench_models.py and add them to "

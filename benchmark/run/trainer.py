@@ -3,7 +3,8 @@
 Models step their own optimizers (``BenchmarkModel.train_batch``); the trainer decides which
 batches they see, when to validate, what to save and when to stop. Batches of epoch ``e`` come
 from a generator seeded by (seed, e) and the global RNG state is checkpointed, so a resumed run
-continues the exact batch and noise sequence of an uninterrupted one. Every loss term, the
+continues the exact batch and noise sequence of an uninterrupted one. Training and validation steps run under
+the run's precision (``models.precision``: bf16 autocast, or nothing for fp32). Every loss term, the
 learning rates, steps/s and the validation terms go to the run's curves (``benchmark.run.curves``);
 a heartbeat file tells ``status`` that the run is alive (``benchmark.run.heartbeat``).
 """
@@ -35,6 +36,7 @@ from benchmark.run.curves import Curves
 from benchmark.run.folder import RunFolder
 from core.errors import BenchmarkError, CheckpointError, NonFiniteLossError, UnsafeCheckpointError
 from core.storage import make_dir, write_bytes_atomic
+from models import precision as mixed
 from models.base import BenchmarkModel
 
 #: The trainer's one test seam, called after each epoch once its checkpoint is written (run folder, epochs
@@ -252,7 +254,8 @@ class Trainer:
         for step, x in enumerate(self._loader(self.train_set, shuffle=True, epoch=epoch)):
             if step >= steps:
                 break
-            terms = self.model.train_batch(x.to(self.device, non_blocking=True), self.optimizers)
+            with mixed.autocast(self.device, self.config.precision):
+                terms = self.model.train_batch(x.to(self.device, non_blocking=True), self.optimizers)
             bad = {k: v for k, v in terms.items() if not math.isfinite(v)}
             if bad:
                 raise NonFiniteLossError(
@@ -284,7 +287,9 @@ class Trainer:
         totals: dict[str, float] = {}
         n = 0
         for x in self._loader(self.val_set, shuffle=False):
-            for k, v in self.model.eval_batch(x.to(self.device)).items():
+            with mixed.autocast(self.device, self.config.precision):
+                batch = self.model.eval_batch(x.to(self.device))
+            for k, v in batch.items():
                 totals[k] = totals.get(k, 0.0) + v * len(x)
             n += len(x)
         terms = {k: v / max(n, 1) for k, v in totals.items()}

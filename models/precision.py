@@ -2,7 +2,8 @@
 
 ``fp32`` (the default, what the paper ran) changes nothing. ``bf16`` runs the forward passes of training,
 validation and scoring under ``torch.autocast(dtype=torch.bfloat16)`` on CPU and CUDA: matrix products and
-convolutions in bf16, parameters, gradients and optimizer state in fp32 (autocast casts copies). What must not
+convolutions in bf16, parameters, gradients and optimizer state in fp32 (autocast casts copies), images and
+convolution weights channels-last (``memory_format``). What must not
 lose precision leaves autocast with ``fp32()``: spectral-norm power iterations, gradient penalties, GW distances,
 DAGMM's mixture statistics (already float64). Scoring reads the model through ``MixedPrecision``, whose outputs
 are fp32, so every metric is computed in fp32.
@@ -35,6 +36,17 @@ def autocast(device: torch.device | str, precision: str) -> contextlib.AbstractC
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
+def memory_format(precision: str) -> torch.memory_format:
+    """bf16 stores images and convolution weights channels-last, where oneDNN's (and cuDNN's) bf16 convolution
+    kernels are fastest (docs/speed.md); fp32 keeps the layout its numbers were measured in."""
+    return torch.channels_last if check(precision) == "bf16" else torch.contiguous_format
+
+
+def batch(x: Tensor, precision: str) -> Tensor:
+    """An image batch in the precision's layout (values unchanged)."""
+    return x.contiguous(memory_format=memory_format(precision)) if x.dim() == 4 else x
+
+
 @contextlib.contextmanager
 def fp32(*tensors: Tensor) -> Iterator[tuple[Tensor, ...]]:
     """An fp32 island: autocast off for the block, ``tensors`` handed in as fp32 (float64 ones stay).
@@ -60,14 +72,15 @@ def as_fp32(value: Any) -> Any:
 
 
 class MixedPrecision:
-    """A model as scoring sees it: ``INFERENCE`` methods under the run's autocast, outputs in fp32.
+    """A model as scoring sees it: ``INFERENCE`` methods under the run's autocast, image inputs in its layout
+    (the model is moved to it), outputs in fp32.
 
     Everything else (attributes, ``eval()``, the model's other methods) is the model's own. ``isinstance``
     checks read ``model``.
     """
 
     def __init__(self, model: Any, precision: str) -> None:
-        self.model, self.precision = model, check(precision)
+        self.model, self.precision = model.to(memory_format=memory_format(precision)), check(precision)
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.model, name)
@@ -78,7 +91,7 @@ class MixedPrecision:
     def _wrapped(self, method: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
             with autocast(self.model.device, self.precision):
-                out = method(*args, **kwargs)
+                out = method(*(batch(a, self.precision) if isinstance(a, Tensor) else a for a in args), **kwargs)
             return as_fp32(out)
 
         return call

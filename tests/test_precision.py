@@ -22,7 +22,7 @@ from core.errors import BenchmarkError
 from models import MODELS, build_model, resolve_config
 from models.gwae.critic import JointCritic, spectral_norm
 from models.gwae.losses import gw_loss, penalty_of
-from models.precision import MixedPrecision, autocast, fp32, of
+from models.precision import MixedPrecision, autocast, batch, fp32, memory_format, of
 
 ROOT = Path(__file__).resolve().parents[1]
 BF16 = torch.bfloat16
@@ -55,8 +55,9 @@ def test_every_models_loss_terms_in_bf16_match_fp32_on_the_same_weights_and_batc
     terms = {}
     for precision in ("fp32", "bf16"):
         torch.manual_seed(5)  # the same noise draws
-        with autocast("cpu", precision):
-            terms[precision] = copy.deepcopy(model).eval_batch(x)
+        with autocast("cpu", precision):  # as the trainer runs it: bf16 in its channels-last layout
+            terms[precision] = copy.deepcopy(model).to(memory_format=memory_format(precision)).eval_batch(
+                batch(x, precision))
     assert terms["fp32"].keys() == terms["bf16"].keys()
     for key, want in terms["fp32"].items():
         got = terms["bf16"][key]
@@ -67,6 +68,7 @@ def test_every_models_loss_terms_in_bf16_match_fp32_on_the_same_weights_and_batc
 @pytest.mark.parametrize("name", MODELS.names())
 def test_every_model_trains_in_bf16_with_finite_terms_and_fp32_weights_and_optimizer_state(name):
     model, x = _model(name)
+    model, x = model.to(memory_format=torch.channels_last), batch(x, "bf16")
     optimizers = model.build_optimizers()
     with autocast("cpu", "bf16"):
         for _ in range(2):

@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CURRENT = {
     "run_id": "ood-vae-seed0-abc", "suite": "ood", "preset": "smoke", "model": "vae",
     "model_source": "gwae-bench 0.1.0", "prior": "normal", "mode": "-",
-    "hparams": "-", "precision": "fp32", "dataset": "mnist", "seed": 0, "eval_seed": 0, "model_config": {}, "train_config": {},
-    "data_config": {}, "epochs": 4, "best_epoch": 2, "stopped_early": False, "steps": 8, "wall_s": 1.5,
+    "hparams": "-", "precision": "fp32", "dataset": "mnist", "seed": 0, "eval_seed": 0, "model_config": {},
+    "train_config": {}, "data_config": {}, "epochs": 4, "best_epoch": 2, "stopped_early": False, "steps": 8,
+    "wall_s": 1.5,
     "peak_rss_mb": 1.0, "peak_cuda_mb": 0.0, "versions": {"torch": "2"}, "hardware": {}, "hardware_summary": "cpu",
     "checkpoint": "best", "checkpoint_epoch": 2, "step": 4, "representation": "mean", "eval_wall_s": 0.5,
     "timestamp": "2026-01-01T00:00:00+00:00", "metric": "auroc", "metric_spec": "auroc/v1", "value": 0.9,

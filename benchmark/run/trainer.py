@@ -4,7 +4,8 @@ Models step their own optimizers (``BenchmarkModel.train_batch``); the trainer d
 batches they see, when to validate, what to save and when to stop. Batches of epoch ``e`` come
 from a generator seeded by (seed, e) and the global RNG state is checkpointed, so a resumed run
 continues the exact batch and noise sequence of an uninterrupted one. Training and validation steps run under
-the run's precision (``models.precision``: bf16 autocast, or nothing for fp32). Every loss term, the
+the run's precision (``models.precision``: bf16 autocast and channels-last images and weights, or nothing for
+fp32). Every loss term, the
 learning rates, steps/s and the validation terms go to the run's curves (``benchmark.run.curves``);
 a heartbeat file tells ``status`` that the run is alive (``benchmark.run.heartbeat``).
 """
@@ -104,7 +105,7 @@ class Trainer:
         progress_desc: str | None = None,
         keep_at: tuple[int, ...] = (),
     ) -> None:
-        self.model = model.to(device)
+        self.model = model.to(device, memory_format=mixed.memory_format(config.precision))
         self.keep_at = frozenset(keep_at)  # steps whose weights are kept for scoring (``benchmark.run.budgets``)
         self.train_set, self.val_set = train_set, val_set
         self.config, self.run_dir, self.device, self.seed = config, Path(run_dir), device, seed
@@ -255,7 +256,8 @@ class Trainer:
             if step >= steps:
                 break
             with mixed.autocast(self.device, self.config.precision):
-                terms = self.model.train_batch(x.to(self.device, non_blocking=True), self.optimizers)
+                x = mixed.batch(x.to(self.device, non_blocking=True), self.config.precision)
+                terms = self.model.train_batch(x, self.optimizers)
             bad = {k: v for k, v in terms.items() if not math.isfinite(v)}
             if bad:
                 raise NonFiniteLossError(
@@ -288,7 +290,7 @@ class Trainer:
         n = 0
         for x in self._loader(self.val_set, shuffle=False):
             with mixed.autocast(self.device, self.config.precision):
-                batch = self.model.eval_batch(x.to(self.device))
+                batch = self.model.eval_batch(mixed.batch(x.to(self.device), self.config.precision))
             for k, v in batch.items():
                 totals[k] = totals.get(k, 0.0) + v * len(x)
             n += len(x)

@@ -13,7 +13,7 @@ from torch import nn
 from benchmark.cli import main
 from benchmark.config.run_config import RunConfig
 from benchmark.launch import cost
-from benchmark.launch.planning import load_sweep, plan
+from benchmark.launch.planning import expand, load_sweep, plan
 from benchmark.records.io import read_records
 from benchmark.records.schema import upgrade
 from benchmark.run import provenance
@@ -185,6 +185,20 @@ def test_a_sweep_file_names_the_precision_once(tmp_path):
     path.write_text('suite = "ood"\nprecision = "bf16"\n[train]\nprecision = "fp32"\n')
     with pytest.raises(BenchmarkError, match="precision is given twice"):
         load_sweep(path)
+
+
+def test_the_bf16_side_by_side_sweep_is_the_committed_ood_runs_with_new_ids():
+    bf16 = {(s.model, s.seed): s for s in expand(load_sweep(ROOT / "slurm" / "examples" / "ood-bf16.toml"))}
+    committed = {}
+    for path in _committed_configs():
+        data = json.loads(path.read_text())
+        if data["suite"] == "ood" and data["model"] in ("vae", "dagmm", "gwae-gmp"):
+            committed[(data["model"], data["seed"])] = data
+    assert bf16.keys() == committed.keys() and len(bf16) == 9
+    for key, spec in bf16.items():
+        mine, theirs = spec.config.to_dict(), committed[key]
+        assert spec.run_id != theirs["run_id"] and mine["train"].pop("precision") == "bf16"
+        assert mine == {k: v for k, v in theirs.items() if k != "run_id"}, key  # nothing else differs
 
 
 def test_plan_prices_bf16_runs_from_the_bf16_table(monkeypatch, tmp_path):

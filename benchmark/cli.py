@@ -101,6 +101,9 @@ def _selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--score-at", type=_steps, metavar="STEPS",
                    help="training steps at which to keep the weights and score them, e.g. 250,500,1000, or off "
                    "(default: the preset's budgets); not part of the run id, so adding steps never retrains")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default=None,
+                   help="fp32 (the paper's, the default) or bf16: forward passes under bf16 autocast, fp32 kept "
+                   "where it must be (docs/speed.md); part of the run id")
     p.add_argument("--score-with", choices=("cheap", "full"), default=None,
                    help="at those steps, the suite's trajectory metrics (cheap, the default) or every metric (full)")
 
@@ -183,6 +186,8 @@ def _sweep(args: argparse.Namespace) -> Any:
         sweep = planning.Sweep(suite=args.suite, preset=args.preset or planning.DEFAULT_PRESET, models=args.models,
                                seeds=args.seeds, overrides=parse_overrides(args.overrides))
     given = {k: v for k, v in (("score_at", args.score_at), ("budget_scoring", args.score_with)) if v is not None}
+    if args.precision is not None:
+        given["train"] = {**sweep.train, "precision": args.precision}
     return dataclasses.replace(sweep, **given)
 
 

@@ -77,6 +77,7 @@ BAD_SWEEPS = [
     ('suite = "ood"\n[grid]\nnope = [1]\n', "match no config field"),
     ('suite = "ood"\n[grid]\nz_dim = []\n', "have no values"),
     ('suite = "ood"\n[train]\nmax_epoch = 3\n', "unknown key(s) max_epoch"),
+    ('suite = "ood"\nprecision = "fp16"\n', "precision must be one of fp32, bf16"),
     ('suite = "ood"\npriors = ["nope"]\n', "unknown prior"),
     ('suite = "ood"\n[grid\n', "not valid TOML"),
 ]

@@ -20,6 +20,9 @@ SECONDS_PER_STEP: dict[str, dict[str, float]] = STEP_COSTS["seconds_per_step"]
 #: Scoring seconds per run (every checkpoint, code and kept budget) by ``suite/preset``: in the generation suite
 #: they are as large as training for the VAE family, so a training-only estimate would halve the suite's cost.
 SCORING_SECONDS: dict[str, float] = STEP_COSTS["scoring_seconds_per_run"]
+#: The same under ``--precision bf16`` (``scripts/bench_models.py --precision bf16``); a shape or model it lacks
+#: falls back to the fp32 table, said in the figure's source.
+SECONDS_PER_STEP_BF16: dict[str, dict[str, float]] = STEP_COSTS.get("seconds_per_step_bf16", {})
 FALLBACK_SECONDS_PER_STEP = 0.25  # a model missing from the table, at 1x28x28 (named in a warning: a guess)
 
 def train_steps(spec: RunSpec, n_train: int) -> int:
@@ -33,16 +36,16 @@ def _shape_key(spec: RunSpec) -> str:
     return "x".join(str(v) for v in spec.config.data.image_shape)
 
 
-def measured_seconds_per_step(out: Path) -> dict[tuple[str, str], tuple[float, int]]:
-    """(model, image shape) -> (median of wall_s / steps over the runs with records in ``out``, runs)."""
+def measured_seconds_per_step(out: Path) -> dict[tuple[str, str, str], tuple[float, int]]:
+    """(model, image shape, precision) -> (median of wall_s / steps over the runs with records in ``out``, runs)."""
     if not Path(out).is_dir():
         return {}
     per_run: dict[str, tuple[tuple[str, str], float]] = {}
     for r in read_records(out, warn=False):
         if r.get("steps") and "data_config" in r and math.isfinite(r["wall_s"]):  # upgraded: NaN if never measured
             shape = "x".join(str(v) for v in r["data_config"]["image_shape"])
-            per_run[r["run_id"]] = ((r["model"], shape), r["wall_s"] / r["steps"])
-    by_key: dict[tuple[str, str], list[float]] = {}
+            per_run[r["run_id"]] = ((r["model"], shape, r["precision"]), r["wall_s"] / r["steps"])
+    by_key: dict[tuple[str, str, str], list[float]] = {}
     for key, value in per_run.values():
         by_key.setdefault(key, []).append(value)
     return {key: (statistics.median(v), len(v)) for key, v in by_key.items()}
@@ -76,18 +79,21 @@ def estimate(specs: list[RunSpec], n_train: int, out: Path) -> list[dict[str, An
     rows = []
     guessed: list[str] = []
     for spec in specs:
-        shape = _shape_key(spec)
-        if (spec.model, shape) in measured:
-            per_step, n = measured[(spec.model, shape)]
+        shape, precision = _shape_key(spec), spec.config.train.precision
+        if (spec.model, shape, precision) in measured:
+            per_step, n = measured[(spec.model, shape, precision)]
             source = f"measured: median of {n} run(s) in {out}"
         else:
-            table = SECONDS_PER_STEP.get(shape)
+            tables = SECONDS_PER_STEP_BF16 if precision == "bf16" else SECONDS_PER_STEP
+            if spec.model not in tables.get(shape, tables.get("1x28x28", {})):
+                tables, precision = SECONDS_PER_STEP, "fp32"  # a bf16 figure not measured: the fp32 one
+            table = tables.get(shape)
             scale = 1.0
             if table is None:
                 c, h, w = spec.config.data.image_shape
-                table, scale = SECONDS_PER_STEP["1x28x28"], c * h * w / 784
+                table, scale = tables["1x28x28"], c * h * w / 784
             per_step = table.get(spec.model, FALLBACK_SECONDS_PER_STEP) * scale
-            source = "table: 2-core CPU" if spec.model in table else "fallback: not measured"
+            source = f"table: 2-core CPU, {precision}" if spec.model in table else "fallback: not measured"
             source += "" if scale == 1.0 else f", scaled x{scale:.1f} by pixels"
             if spec.model not in table and spec.model not in guessed:
                 guessed.append(spec.model)

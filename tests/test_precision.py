@@ -153,14 +153,15 @@ def _committed_configs() -> list[Path]:
 
 
 def test_every_committed_run_folder_rebuilds_to_its_stored_run_id():
-    """fp32 hashes as before the option existed: every committed record keeps its run id."""
+    """fp32 hashes as before the option existed: every committed record keeps its run id; bf16 ones say so."""
     paths = _committed_configs()
     assert paths
     for path in paths:
         data = json.loads(path.read_text())
-        assert "precision" not in data["train"], path
+        precision = data["train"].get("precision", "fp32")
+        assert precision != "fp32" or "precision" not in data["train"], path
         run = RunConfig.from_dict(data, type(SUITES.get(data["suite"]).presets[data["preset"]].eval_params))
-        assert run.run_id == data["run_id"] == path.parent.name and run.train.precision == "fp32"
+        assert run.run_id == data["run_id"] == path.parent.name and run.train.precision == precision
 
 
 def test_bf16_is_its_own_run_id_row_and_record_field():
@@ -192,7 +193,9 @@ def test_the_bf16_side_by_side_sweep_is_the_committed_ood_runs_with_new_ids():
     committed = {}
     for path in _committed_configs():
         data = json.loads(path.read_text())
-        if data["suite"] == "ood" and data["model"] in ("vae", "dagmm", "gwae-gmp"):
+        fp32 = "precision" not in data["train"]
+        paper = data["model_config"].get("prior", {}).get("mode", "paper") == "paper"
+        if data["suite"] == "ood" and data["model"] in ("vae", "dagmm", "gwae-gmp") and fp32 and paper:
             committed[(data["model"], data["seed"])] = data
     assert bf16.keys() == committed.keys() and len(bf16) == 9
     for key, spec in bf16.items():

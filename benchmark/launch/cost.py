@@ -54,12 +54,13 @@ def measured_seconds_per_step(out: Path) -> dict[tuple[str, str, str], tuple[flo
 def measured_scoring_seconds(out: Path) -> dict[str, tuple[float, int]]:
     """``suite/preset`` -> (median over the runs in ``out`` of their scoring seconds, runs): the evaluation wall
     time of each scored checkpoint, code and kept budget, summed per run."""
+    if not Path(out).is_dir():
+        return {}
     per_run: dict[str, dict[tuple, float]] = {}
     keys: dict[str, str] = {}
-    for name in (None, RunFolder.TRAJECTORY):
-        found = iter_runs(out) if name is None else iter_runs(out, name)
-        for _, rows in found if Path(out).is_dir() else ():
-            for r in rows if isinstance(rows, list) else ():
+    for name in (RunFolder.RECORDS, RunFolder.TRAJECTORY):
+        for _, rows in iter_runs(out, name):
+            for r in rows if isinstance(rows, list) else ():  # a damaged run is a string: not counted
                 if isinstance(r.get("eval_wall_s"), int | float) and "run_id" in r:
                     passes = per_run.setdefault(r["run_id"], {})
                     passes[(r.get("checkpoint"), r.get("representation"), r.get("step"))] = r["eval_wall_s"]

@@ -101,6 +101,9 @@ def _selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--score-at", type=_steps, metavar="STEPS",
                    help="training steps at which to keep the weights and score them, e.g. 250,500,1000, or off "
                    "(default: the preset's budgets); not part of the run id, so adding steps never retrains")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default=None,
+                   help="fp32 (the paper's, the default) or bf16: forward passes under bf16 autocast, fp32 kept "
+                   "where it must be (docs/speed.md); part of the run id")
     p.add_argument("--score-with", choices=("cheap", "full"), default=None,
                    help="at those steps, the suite's trajectory metrics (cheap, the default) or every metric (full)")
 
@@ -183,6 +186,8 @@ def _sweep(args: argparse.Namespace) -> Any:
         sweep = planning.Sweep(suite=args.suite, preset=args.preset or planning.DEFAULT_PRESET, models=args.models,
                                seeds=args.seeds, overrides=parse_overrides(args.overrides))
     given = {k: v for k, v in (("score_at", args.score_at), ("budget_scoring", args.score_with)) if v is not None}
+    if args.precision is not None:
+        given["train"] = {**sweep.train, "precision": args.precision}
     return dataclasses.replace(sweep, **given)
 
 
@@ -239,9 +244,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     table["est_s"] = table["est_s"].map(_duration)
     table["slot"] = table["slot"].map(lambda v: "-" if pd.isna(v) else int(v))
     print(table.rename(columns={"est_s": "estimate"}).to_string(index=False))
-    print(f"estimated training time: {_duration(sum(r['est_s'] for r in rows))} in all, "
-          f"{_duration(sum(r['est_s'] for r in todo))} for the {len(todo)} run(s) to launch (upper bounds: "
-          "max_epochs x steps per epoch; early stopping may end runs sooner)")
+    print(f"estimated time: {_duration(sum(r['est_s'] for r in rows))} in all, "
+          f"{_duration(sum(r['est_s'] for r in todo))} for the {len(todo)} run(s) to launch: training "
+          f"{_duration(sum(r['train_s'] for r in todo))} (an upper bound: max_epochs x steps per epoch; early "
+          f"stopping may end runs sooner) and scoring {_duration(sum(r['score_s'] for r in todo))} "
+          f"({'; '.join(sorted({r['score_source'] for r in todo})) or '-'})")
     if args.jobs > 1:
         print(f"packed {args.jobs} at a time (`run --jobs {args.jobs}`, column slot): wall time {_duration(wall)} if "
               f"packed runs do not slow each other, up to {_duration(sum(r['est_s'] for r in todo))} if each run's "

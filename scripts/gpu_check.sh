@@ -22,9 +22,9 @@ fi
 if [[ $parts == *bench* ]]; then
   step bench_gwae_step 60 python scripts/bench_gwae_step.py --device cuda --steps 10
   for passes in official fused; do
-    step bench_models 60 python scripts/bench_models.py --device cuda --suite ood --presets default --steps 30 \
+    step bench_models 120 python scripts/bench_models.py --device cuda --suite ood --presets default --steps 30 \
       --set critic_passes=$passes
-    step bench_models 60 python scripts/bench_models.py --device cuda --suite generation --presets paper \
+    step bench_models 120 python scripts/bench_models.py --device cuda --suite generation --presets paper \
       --steps 20 --set critic_passes=$passes
   done
 fi

@@ -15,7 +15,7 @@ from benchmark.cli import main
 from benchmark.records.io import read_records
 from benchmark.run.folder import RunFolder
 from benchmark.suites import SUITES
-from models import MODELS, build_model, resolve_config
+from models import MODELS, build_model, precision, resolve_config
 from models.gwae.losses import gw_loss, pairwise_distances
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
@@ -86,6 +86,22 @@ def test_every_model_takes_finite_training_steps_on_cuda(name):
     assert changed, "no parameter moved"
     states = [s for o in optimizers.values() for s in o.state.values() for s in s.values() if torch.is_tensor(s)]
     assert all(s.device.type == "cuda" for s in states if s.dim() > 0)
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_every_model_takes_finite_bf16_training_steps_on_cuda_with_fp32_scoring_outputs(name):
+    torch.manual_seed(0)
+    model = build_model(name, resolve_config(name, {"z_dim": 4}), (3, 32, 32)).to(CUDA)
+    model = model.to(memory_format=precision.memory_format("bf16"))
+    optimizers = model.build_optimizers()
+    x = precision.batch(torch.rand(16, 3, 32, 32, device=CUDA), "bf16")
+    with precision.autocast(CUDA, "bf16"):
+        for _ in range(3):
+            terms = model.train_batch(x, optimizers)
+            assert all(math.isfinite(float(v)) for v in terms.values()), terms
+    view = precision.of(model.eval(), "bf16")
+    for out in (view.encode(x, "mean"), view.ood_score(x, "mean"), view.generate(4)):
+        assert out.dtype == torch.float32 and out.device.type == "cuda" and torch.isfinite(out).all()
 
 
 def test_trainer_on_cuda_resumes_like_an_uninterrupted_run_and_its_checkpoint_loads_on_cpu(

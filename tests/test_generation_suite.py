@@ -32,14 +32,14 @@ def test_the_official_settings_are_set_by_the_suite_and_recorded_in_hparams():
     assert to_dict(configs["wae-infovae", "-"][0].config.model_config)["alpha"] == 0.9  # vaetc's wae = InfoVAE
 
 
-def test_every_model_with_a_fixed_mode_runs_it_beside_paper_with_every_seed():
+def test_the_models_whose_method_vaetc_changes_most_run_the_fixed_mode_beside_paper_with_every_seed():
     configs = _configs()
     with_modes = {m for m in SUITES.get("generation").models if "mode" in to_dict(MODELS.get(m).cls.config_cls())}
-    assert {"sigma-vae", "vampprior-vae", "ladder-vae", "vae-gan"} <= with_modes
+    both = {"sigma-vae", "vampprior-vae", "ladder-vae", "vae-gan"}
     for model in with_modes:
         modes = {s.config.labels.mode: len(specs) for (m, _), specs in configs.items() if m == model for s in specs}
-        assert modes == {"paper": 3, "fixed": 3}, model
-    assert sum(len(specs) for specs in configs.values()) == 3 * (20 + len(with_modes))
+        assert modes == ({"paper": 3, "fixed": 3} if model in both else {"paper": 3}), model
+    assert sum(len(specs) for specs in configs.values()) == 3 * (20 + len(both))
 
 
 def test_a_user_override_of_the_variant_field_collapses_the_variant_instead_of_running_it_twice():

@@ -40,6 +40,37 @@ def test_pairwise_distances_gradient_is_finite_with_duplicate_rows():
     assert torch.isfinite(z.grad).all()
 
 
+def test_exactly_duplicated_rows_are_exactly_zero_apart_and_l_gw_s_gradient_matches_the_official_formula():
+    """Codes of norm ~80 (seed 22): the Gram route left 0.0699 between the duplicated pair (7.9e-6 relative on
+    L_GW's code gradient against the official broadcast formula); now exactly 0, leaving Gram rounding alone."""
+    z = torch.randn(64, 64, generator=torch.Generator().manual_seed(22)) * 10
+    z[7] = z[3]
+    x = torch.rand(64, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    x[40] = x[41]  # duplicated images too, at D = 12288
+    assert pairwise_distances(z)[3, 7] == 0 and pairwise_distances(z)[7, 3] == 0
+    assert pairwise_distances(x)[40, 41] == 0
+    off = ~torch.eye(64, dtype=torch.bool)
+    off[3, 7] = off[7, 3] = False
+    assert (pairwise_distances(z)[off] > 0).all()  # every other pair keeps its distance
+    grads = []
+    for loss in (gw_loss, gw_loss_official):
+        codes = z.clone().requires_grad_(True)
+        loss(codes, x, torch.tensor(0.3)).backward()
+        grads.append(codes.grad)
+    assert ((grads[0] - grads[1]).norm() / grads[1].norm()).item() < 2e-6
+
+
+def test_distinct_rows_keep_the_gram_routes_distances_bitwise():
+    """The duplicate check only zeroes equal rows: committed fp32 GWAE runs (no duplicated pairs) are unchanged."""
+    a = torch.randn(64, 16, generator=torch.Generator().manual_seed(4)) * 10
+    a[5] = a[9] + 1e-3  # near, not equal: screened, compared, kept
+    flat = a - a.mean(dim=0, keepdim=True)
+    sq = flat.pow(2).sum(dim=1)
+    d2 = sq[:, None] + sq[None, :] - 2.0 * flat @ flat.T
+    want = d2.clamp_min(0).sqrt().fill_diagonal_(0)
+    assert torch.equal(pairwise_distances(a), want)
+
+
 def np_gw(z: np.ndarray, x: np.ndarray, log_c: float) -> float:
     B = len(z)
     s = max(z.std(axis=0, ddof=1).mean(), 1e-8)

@@ -122,3 +122,24 @@ def test_an_unusable_output_stops_the_sweep_on_every_path_and_other_failures_are
     assert sorted(launcher.failed) == sorted(s.run_id for s in specs)
     for spec in specs:
         assert json.loads(RunFolder(tmp_path / spec.run_id).error.read_text())["run_id"] == spec.run_id
+
+
+def test_scoring_seconds_are_each_runs_distinct_passes_summed_and_the_median_over_runs(tmp_path):
+    from benchmark.records.io import write_records
+
+    def passes(run_id, walls, budget_walls):
+        common = {"run_id": run_id, "suite": "generation", "preset": "default"}
+        rows = [{**common, "checkpoint": c, "representation": r, "metric": m, "eval_wall_s": w}
+                for (c, r), w in walls.items() for m in ("fid", "psnr")]  # two rows per pass: counted once
+        write_records(tmp_path / run_id, rows)
+        write_records(tmp_path / run_id, [{**common, "checkpoint": "step", "representation": "mean", "step": s,
+                                           "eval_wall_s": w} for s, w in budget_walls.items()], RunFolder.TRAJECTORY)
+
+    passes("a", {("best", "mean"): 10.0, ("last", "mean"): 20.0}, {100: 5.0, 200: 5.0})  # 40 s
+    passes("b", {("best", "mean"): 30.0}, {})  # 30 s
+    passes("c", {("best", "mean"): 100.0}, {100: 0.5})  # 100.5 s
+    assert cost.measured_scoring_seconds(tmp_path) == {"generation/default": (40.0, 3)}
+    spec = planning.plan("generation", "smoke", models=["vae"])[0]
+    (row,) = cost.estimate([spec], 512, tmp_path / "empty")
+    assert row["score_s"] == cost.SCORING_SECONDS["generation/smoke"] and row["score_source"].startswith("table")
+    assert row["est_s"] == row["train_s"] + row["score_s"]

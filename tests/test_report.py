@@ -145,7 +145,9 @@ def test_page_in_headless_chromium_loads_every_table_and_image_and_sorts_on_clic
     page.feed((results / INDEX).read_text())
     assert result["images"] == {"total": len(page.images), "broken": []}
     sorts = {s["table"]: s for s in result["sorts"]}
-    assert set(sorts) == {"table-summary", *(f"table-{s}" for s in MODELS)}
+    also = {f"table-{s}-{w.metric}-{w.checkpoint}" for s in MODELS for w in SUITES.get(s).also_ranked}
+    assert also == {"table-generation-psnr-last"}
+    assert set(sorts) == {"table-summary", *(f"table-{s}" for s in MODELS), *also}
     for sort in sorts.values():
         assert sort["ascending"] and sort["descending"] and sort["reordered"] and sort["distinct"] > 1, sort
 

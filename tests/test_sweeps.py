@@ -77,6 +77,7 @@ BAD_SWEEPS = [
     ('suite = "ood"\n[grid]\nnope = [1]\n', "match no config field"),
     ('suite = "ood"\n[grid]\nz_dim = []\n', "have no values"),
     ('suite = "ood"\n[train]\nmax_epoch = 3\n', "unknown key(s) max_epoch"),
+    ('suite = "ood"\nprecision = "fp16"\n', "precision must be one of fp32, bf16"),
     ('suite = "ood"\npriors = ["nope"]\n', "unknown prior"),
     ('suite = "ood"\n[grid\n', "not valid TOML"),
 ]
@@ -128,12 +129,13 @@ def test_plan_lists_every_run_with_its_cost_and_writes_nothing(tmp_path, capsys)
     assert listing["sweep_id"] == state.sweep_id("ood", specs)
     for row in listing["runs"]:
         assert row["state"] == "missing" and row["steps"] == 3 * 4  # max_epochs x smoke's steps per epoch
-        assert row["est_s"] == pytest.approx(row["steps"] * cost.SECONDS_PER_STEP["1x28x28"][row["model"]])
+        assert row["train_s"] == pytest.approx(row["steps"] * cost.SECONDS_PER_STEP["1x28x28"][row["model"]])
+        assert row["est_s"] == pytest.approx(row["train_s"] + row["score_s"])
         assert row["cost_source"].startswith("table")
     assert not out.exists()
     assert main(["plan", "--suite", "ood", "--preset", "smoke", "--models", "vae", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "ood-vae-seed0-" in text and "estimated training time" in text and "s/step" in text
+    assert "ood-vae-seed0-" in text and "estimated time" in text and "scoring" in text and "s/step" in text
 
 
 def test_plan_measures_seconds_per_step_from_stored_records(tmp_path):

@@ -12,6 +12,7 @@ from typing import Any
 from core.config import config_hash, from_dict, plain, to_dict
 from core.errors import BenchmarkError
 from models import prior_of, resolve_config
+from models.precision import check as check_precision
 
 
 @dataclass(frozen=True)
@@ -21,8 +22,12 @@ class TrainConfig:
     patience: int = 10  # official: stop after 10 epochs without a new best validation loss
     #: Cap on steps per epoch (None: one full pass over the training set).
     steps_per_epoch: int | None = None
+    #: ``fp32`` (the paper's) or ``bf16``: forward passes under bf16 autocast (``models.precision``). Out of the
+    #: hashed config when fp32, so every run id from before the option stays as it was.
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        check_precision(self.precision)
         if self.batch_size < 2 or self.max_epochs < 1 or self.patience < 1:
             raise ValueError("batch_size >= 2, max_epochs >= 1 and patience >= 1 are required")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
@@ -52,7 +57,8 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class RunLabels:
-    """What tells runs apart in records and leaderboards: the prior, the GMP mode, the non-default hparams."""
+    """What tells runs apart in records and leaderboards: the prior, the GMP mode, the non-default hparams (and
+    a precision other than fp32, e.g. ``precision=bf16``: fp32 rows read as before the option existed)."""
 
     prior: str
     mode: str
@@ -75,9 +81,12 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         """The run id's input and ``config.json``; the layout every earlier run id was hashed from."""
         evaluation = {k: v for k, v in to_dict(self.eval).items() if k != "params"}
+        train = to_dict(self.train)
+        if train["precision"] == "fp32":  # the default hashes as before the option existed
+            del train["precision"]
         return plain({
             "suite": self.suite, "preset": self.preset, "model": self.model,
-            "model_config": to_dict(self.model_config), "seed": self.seed, "train": to_dict(self.train),
+            "model_config": to_dict(self.model_config), "seed": self.seed, "train": train,
             "data": to_dict(self.data), "eval": {**evaluation, **to_dict(self.eval.params)},
         })
 
@@ -115,7 +124,10 @@ class RunConfig:
     def labels(self) -> RunLabels:
         prior, mode = prior_of(self.model, self.model_config)
         defaults = to_dict(resolve_config(self.model, {"z_dim": self.model_config.z_dim}))
-        return RunLabels(prior, mode, hparams_label(to_dict(self.model_config), defaults))
+        hparams = hparams_label(to_dict(self.model_config), defaults)
+        if self.train.precision != "fp32":  # its own row, never pooled with fp32 seeds
+            hparams = " ".join(p for p in (hparams, f"precision={self.train.precision}") if p != "-")
+        return RunLabels(prior, mode, hparams)
 
 
 def _of_config(name: str) -> property:

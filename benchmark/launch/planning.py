@@ -14,6 +14,7 @@ A sweep file (``slurm/examples/ood-sweep.toml``)::
     seeds = [0, 1, 2]                       # default: the preset's seeds
     score_at = [250, 500]                   # steps scored along training (default: the preset's budgets)
     score_with = "cheap"                    # "cheap": the suite's trajectory pass; "full": every metric
+    precision = "bf16"                      # default: the preset's ("fp32"); part of the run id
 
     [grid]                                  # dotted model-config keys -> values (cartesian product);
     "prior.mode" = ["paper", "fixed"]       # a key applies to the selected models that have the field
@@ -43,7 +44,7 @@ from core.errors import BenchmarkError
 from models import MODELS, overrides_for, resolve_config
 
 DEFAULT_PRESET = "default"
-FILE_KEYS = ("suite", "preset", "models", "priors", "seeds", "grid", "train", "score_at", "score_with")
+FILE_KEYS = ("suite", "preset", "models", "priors", "seeds", "grid", "train", "score_at", "score_with", "precision")
 
 
 @dataclass(frozen=True)
@@ -103,9 +104,14 @@ def load_sweep(path: Path) -> Sweep:
     if score_at is not None and not isinstance(score_at, list):
         raise BenchmarkError(f"{where}: score_at must be a list of training steps, got {score_at!r}")
     steps = None if score_at is None else budgets.checked_steps(score_at, f"{where}: score_at {score_at!r}")
+    train = dict(data.get("train", {}))
+    if "precision" in data:  # the same as [train] precision: a run's training, said at the top
+        if "precision" in train:
+            raise BenchmarkError(f"{where}: precision is given twice (top level and [train])")
+        train["precision"] = data["precision"]
     return Sweep(
         suite=data["suite"], preset=preset, models=strings("models"), priors=strings("priors"), seeds=seeds,
-        grid=grid, train=dict(data.get("train", {})), score_at=steps,
+        grid=grid, train=train, score_at=steps,
         budget_scoring=str(data.get("score_with", "cheap")), source=where,
     )
 

@@ -19,7 +19,8 @@ EVAL_FIELDS = ("checkpoint", "checkpoint_epoch", "step", "representation", "budg
 REQUIRED = ("run_id", "suite", "model", "prior", "seed", "dataset", "checkpoint", "representation", "metric", "value")
 #: Fields added after the first records were written, and what an older record stands for.
 DEFAULTS: dict[str, Any] = {"mode": "-", "hparams": "-", "eval_dataset": "-", "preset": "-", "wall_s": float("nan"),
-                            "hardware_summary": "unknown", "versions": {}, "eval_wall_s": 0.0}
+                            "hardware_summary": "unknown", "versions": {}, "eval_wall_s": 0.0,
+                            "precision": "fp32"}
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class RunInfo:
     prior: str
     mode: str
     hparams: str
+    #: ``fp32`` or ``bf16`` (``TrainConfig.precision``); records from before the option ran fp32.
+    precision: str
     dataset: str
     seed: int
     eval_seed: int
@@ -60,8 +63,8 @@ class RunInfo:
         resolved = run.to_dict()
         return cls(
             run.run_id, run.suite, run.preset, run.model, source, run.labels.prior, run.labels.mode, run.labels.hparams,
-            run.data.dataset, run.seed, run.eval.eval_seed, resolved["model_config"], resolved["train"],
-            resolved["data"], result.epochs, result.best_epoch, result.stopped_early, result.steps,
+            run.train.precision, run.data.dataset, run.seed, run.eval.eval_seed, resolved["model_config"],
+            resolved["train"], resolved["data"], result.epochs, result.best_epoch, result.stopped_early, result.steps,
             round(result.wall_s, 2), round(result.peak_rss_mb, 1), round(result.peak_cuda_mb, 1), versions, hardware,
             summary)
 

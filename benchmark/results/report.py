@@ -60,8 +60,19 @@ def table(table_id: str, columns: list[tuple[str, str]], rows: list[tuple[str, l
             f"</thead><tbody>{body}</tbody></table></div>")
 
 
+def threads_of(group: pd.DataFrame) -> str:
+    """Torch threads per seed ('2 (seeds 0 1)'): records match at equal threads and precision, not across them."""
+    by_count: dict[str, list[str]] = {}
+    hardware = group["hardware"] if "hardware" in group else [None] * len(group)
+    for seed, hw in sorted(zip(group["seed"], hardware, strict=True), key=lambda p: p[0]):
+        count = hw.get("torch_threads", "unknown") if isinstance(hw, dict) else "unknown"
+        by_count.setdefault(str(count), []).append(str(seed))
+    return "; ".join(f"{c} (seed{'s' * (len(v) > 1)} {' '.join(v)})" for c, v in by_count.items())
+
+
 def provenance(group: pd.DataFrame) -> str:
-    """What produced a row: spec, preset, seeds, runs, hardware, versions, git revision, wall time."""
+    """What produced a row: spec, preset, seeds, runs, precision, threads, hardware, versions, git revision, wall
+    time."""
     versions = sorted({", ".join(f"{k} {v}" for k, v in sorted(d.items()) if k != "git")
                        for d in group["versions"] if isinstance(d, dict)})
     gits = sorted({d.get("git", "unknown") for d in group["versions"] if isinstance(d, dict)})
@@ -71,6 +82,8 @@ def provenance(group: pd.DataFrame) -> str:
         ("preset", " ".join(sorted(set(group["preset"])))),
         ("seeds", " ".join(str(s) for s in sorted(group["seed"]))),
         ("runs", " ".join(sorted(set(group["run_id"])))) if "run_id" in group else ("runs", "-"),
+        ("precision", " ".join(sorted(set(group["precision"])))),
+        ("torch threads", threads_of(group)),
         ("hardware", "; ".join(sorted(set(group["hardware_summary"])))),
         ("versions", "; ".join(versions) or "-"),
         ("git revision", " ".join(gits) or "-"),

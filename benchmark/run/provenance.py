@@ -65,6 +65,27 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+#: CPU flags of bf16 arithmetic units (x86 AVX-512 BF16 and AMX, Arm's BF16 extension).
+BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def has_bf16_units(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 natively; where not, bf16 autocast is emulated and slower than fp32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    return bool(_cpu_flags() & BF16_CPU_FLAGS)
+
+
 def hardware(device: torch.device) -> dict[str, Any]:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     info: dict[str, Any] = {

@@ -2,7 +2,8 @@
 
 A run is content-addressed: its id ends in a hash of its resolved config, so rerunning a
 command skips what already has records and resumes what has a last checkpoint. Everything here
-reads the run's typed ``RunConfig``, never the live preset.
+reads the run's typed ``RunConfig``, never the live preset. Scoring sees the model through the run's precision
+(``models.precision.of``): bf16 forward passes, fp32 outputs, so every metric is computed in fp32.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from benchmark.suites.base import gw_diagnostic
 from core.config import to_dict
 from core.errors import BenchmarkError
 from core.storage import run_lock
+from models import precision as mixed
 
 
 @dataclass
@@ -112,8 +114,9 @@ def score_budgets(spec: RunSpec, run_dir: Path, data: SuiteData, device: torch.d
         folder.load(model, step, device)
         torch.manual_seed(run.eval.eval_seed)
         start = time.perf_counter()
-        ctx = EvalContext(model, data.eval, suite.trajectory.encode_as, device, run.train.batch_size,
-                          run.eval.eval_seed, params=run.eval.params, run_dir=None, checkpoint=f"step{step}")
+        ctx = EvalContext(mixed.of(model, run.train.precision), data.eval, suite.trajectory.encode_as, device,
+                          run.train.batch_size, run.eval.eval_seed, params=run.eval.params, run_dir=None,
+                          checkpoint=f"step{step}")
         scores = suite.trajectory.score(ctx) if spec.budget_scoring == "cheap" else suite.evaluate(ctx)
         wall = round(time.perf_counter() - start, 2)
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
@@ -130,6 +133,9 @@ def _train_and_score(spec: RunSpec, run_dir: Path, data: SuiteData, device: torc
                      progress_desc: str | None) -> list[dict[str, Any]]:
     suite, run = SUITES.get(spec.suite), spec.config
     folder = RunFolder(run_dir)
+    if run.train.precision == "bf16" and not provenance.has_bf16_units(device):
+        print(f"warning: {run.run_id}: this {device.type} has no bf16 units; --precision bf16 runs emulated, slower "
+              "than fp32", file=sys.stderr, flush=True)
     if not folder.config_file.exists():
         write_json(folder.config_file, {"run_id": run.run_id, **run.to_dict()})
     curves = Curves(run_dir, folder.tensorboard(run))
@@ -152,8 +158,8 @@ def _train_and_score(spec: RunSpec, run_dir: Path, data: SuiteData, device: torc
         for rep in run.eval.representations:
             torch.manual_seed(run.eval.eval_seed)
             start = time.perf_counter()
-            ctx = EvalContext(model, data.eval, rep, device, run.train.batch_size, run.eval.eval_seed,
-                              params=run.eval.params, run_dir=run_dir, checkpoint=checkpoint)
+            ctx = EvalContext(mixed.of(model, run.train.precision), data.eval, rep, device, run.train.batch_size,
+                              run.eval.eval_seed, params=run.eval.params, run_dir=run_dir, checkpoint=checkpoint)
             rows = suite.evaluate(ctx).records() + gw_diagnostic(ctx, data.eval[suite.gw_set], run.eval.n_gw)
             eval_wall = round(time.perf_counter() - start, 2)
             stamp = datetime.now(UTC).isoformat(timespec="seconds")

@@ -3,7 +3,9 @@
 Models step their own optimizers (``BenchmarkModel.train_batch``); the trainer decides which
 batches they see, when to validate, what to save and when to stop. Batches of epoch ``e`` come
 from a generator seeded by (seed, e) and the global RNG state is checkpointed, so a resumed run
-continues the exact batch and noise sequence of an uninterrupted one. Every loss term, the
+continues the exact batch and noise sequence of an uninterrupted one. Training and validation steps run under
+the run's precision (``models.precision``: bf16 autocast and channels-last images and weights, or nothing for
+fp32). Every loss term, the
 learning rates, steps/s and the validation terms go to the run's curves (``benchmark.run.curves``);
 a heartbeat file tells ``status`` that the run is alive (``benchmark.run.heartbeat``).
 """
@@ -35,6 +37,7 @@ from benchmark.run.curves import Curves
 from benchmark.run.folder import RunFolder
 from core.errors import BenchmarkError, CheckpointError, NonFiniteLossError, UnsafeCheckpointError
 from core.storage import make_dir, write_bytes_atomic
+from models import precision as mixed
 from models.base import BenchmarkModel
 
 #: The trainer's one test seam, called after each epoch once its checkpoint is written (run folder, epochs
@@ -102,7 +105,7 @@ class Trainer:
         progress_desc: str | None = None,
         keep_at: tuple[int, ...] = (),
     ) -> None:
-        self.model = model.to(device)
+        self.model = model.to(device, memory_format=mixed.memory_format(config.precision))
         self.keep_at = frozenset(keep_at)  # steps whose weights are kept for scoring (``benchmark.run.budgets``)
         self.train_set, self.val_set = train_set, val_set
         self.config, self.run_dir, self.device, self.seed = config, Path(run_dir), device, seed
@@ -252,7 +255,9 @@ class Trainer:
         for step, x in enumerate(self._loader(self.train_set, shuffle=True, epoch=epoch)):
             if step >= steps:
                 break
-            terms = self.model.train_batch(x.to(self.device, non_blocking=True), self.optimizers)
+            with mixed.autocast(self.device, self.config.precision):
+                x = mixed.batch(x.to(self.device, non_blocking=True), self.config.precision)
+                terms = self.model.train_batch(x, self.optimizers)
             bad = {k: v for k, v in terms.items() if not math.isfinite(v)}
             if bad:
                 raise NonFiniteLossError(
@@ -284,7 +289,9 @@ class Trainer:
         totals: dict[str, float] = {}
         n = 0
         for x in self._loader(self.val_set, shuffle=False):
-            for k, v in self.model.eval_batch(x.to(self.device)).items():
+            with mixed.autocast(self.device, self.config.precision):
+                batch = self.model.eval_batch(mixed.batch(x.to(self.device), self.config.precision))
+            for k, v in batch.items():
                 totals[k] = totals.get(k, 0.0) + v * len(x)
             n += len(x)
         terms = {k: v / max(n, 1) for k, v in totals.items()}

@@ -12,6 +12,7 @@ from torch.nn import functional as F
 from torch.nn.utils import parametrizations, parametrize
 
 from models.networks import HIDDEN, conv_out
+from models.precision import fp32
 
 CRITIC_WIDTHS = (8, 16, 32, 64, 128, 256)
 #: ``official``: ``torch.nn.utils.spectral_norm``'s semantics (the official critic's); ``modern``:
@@ -39,14 +40,17 @@ class OfficialSpectralNorm(nn.Module):
         self.register_buffer("_v", F.normalize(weight.new_empty(w).normal_(0, 1), dim=0, eps=eps))
 
     def forward(self, weight: Tensor) -> Tensor:
-        mat = weight.flatten(1)
-        if self.training:
-            with torch.no_grad():
-                for _ in range(self.n_power_iterations):
-                    self._v.copy_(F.normalize(mat.t() @ self._u, dim=0, eps=self.eps))
-                    self._u.copy_(F.normalize(mat @ self._v, dim=0, eps=self.eps))
-        u, v = self._u.clone(), self._v.clone()
-        return weight / torch.dot(u, mat @ v)
+        """W / sigma, computed in fp32 under bf16 autocast too (``models.precision``): u, v and sigma are fp32
+        buffers and a bf16 power iteration would both mix dtypes and move sigma."""
+        with fp32(weight) as (weight,):
+            mat = weight.flatten(1)
+            if self.training:
+                with torch.no_grad():
+                    for _ in range(self.n_power_iterations):
+                        self._v.copy_(F.normalize(mat.t() @ self._u, dim=0, eps=self.eps))
+                        self._u.copy_(F.normalize(mat @ self._v, dim=0, eps=self.eps))
+            u, v = self._u.clone(), self._v.clone()
+            return weight / torch.dot(u, mat @ v)
 
 
 def spectral_norm(module: nn.Module, kind: str = "official") -> nn.Module:

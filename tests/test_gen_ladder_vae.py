@@ -81,6 +81,21 @@ def test_fixed_kl_is_the_gaussian_kl():
     torch.testing.assert_close(kl_gaussians(mq, lq, mp, lp), want, rtol=1e-12, atol=1e-12)
 
 
+def test_fixed_kl_stays_finite_where_a_collapsed_prior_variance_overflows_e_to_the_minus_lp():
+    # A level collapsed onto its prior: tiny variances (lp down to -120), q within rounding of p. e^-lp alone
+    # is inf in float32; the KL itself is small, and must come out as float64 computes it.
+    lp = torch.tensor([[-120.0, -95.0, -60.0]], dtype=torch.float64)
+    lq = lp - torch.tensor([[0.01, 0.2, 0.0]], dtype=torch.float64)
+    mp = torch.tensor([[0.0, -1.0, 2.0]], dtype=torch.float64)  # the first gap survives float32: (dmu e^60)^2 = 1/4
+    mq = mp + torch.exp(0.5 * lp) * torch.tensor([[0.5, -1.0, 0.1]], dtype=torch.float64)
+    mq, lq, mp, lp = (t.float() for t in (mq, lq, mp, lp))
+    assert torch.isinf(torch.exp(-lp)).any()
+    got = kl_gaussians(mq, lq, mp, lp)
+    q, p = (Normal(m.double(), torch.exp(0.5 * v.double())) for m, v in ((mq, lq), (mp, lp)))
+    assert torch.isfinite(got).all()
+    torch.testing.assert_close(got.double(), kl_divergence(q, p).sum(dim=1), rtol=1e-5, atol=1e-6)
+
+
 def test_paper_kl_matches_vaetcs_expression_and_lacks_the_half():
     mq, lq, mp, lp = _gaussians(seed=3)
     got = kl_paper(mq, lq, mp, lp)

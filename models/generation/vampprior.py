@@ -74,13 +74,19 @@ class VampPriorVAE(VAE):
     """VAE whose prior is the mixture of the posteriors at K pseudo-inputs; loss = 1/2 SSE + KL estimate.
 
     Shared by both modes: the pseudo-inputs are an image-shaped parameter, U[0, 1) at init, trained by the same
-    Adam and encoded by the data encoder in its current mode, after the data batch. In training both batches
-    pass the encoder's BatchNorm separately, so its running statistics mix data and pseudo-inputs, which every
-    eval-mode encoding (validation, reconstruction, ``sample_prior``) then uses. A sample of q(z|x) feeds both
+    Adam and encoded by the data encoder in its current mode; the encoder's BatchNorm running statistics
+    therefore mix data and pseudo-inputs, and every eval-mode encoding (validation, reconstruction,
+    ``sample_prior``) uses them. A sample of q(z|x) feeds both
     the decoder and the KL estimate. ``decode`` is the VAE decoder; ``sample_prior`` draws a component k and
     returns mu_k + sigma_k eps from the encoder's posterior at pseudo-input k (what vaetc's fid.py decodes).
 
     Differences between the modes:
+    - Encoder passes: ``paper`` encodes the data batch and the K pseudo-inputs in two passes, so in training
+      BatchNorm normalises each with its own statistics while its running statistics blend the two, and every
+      eval-mode encoding of data then uses a normalisation training never applied (measured on MNIST: the
+      validation loss rises from the first epoch while the training loss falls). ``fixed`` encodes both in
+      one pass, so the running statistics estimate the very statistics training normalised with and the
+      encoder is one function in training and evaluation, as the method (written without BatchNorm) assumes.
     - KL: ``paper`` is mean_b [``paper_posterior_term`` - ``paper_prior_term``] (vamppriorvae.py:41-48): both
       omit the square of (z - mu), the prior term takes the log-sum-exp over components per dimension (of
       the positive energy) and drops -log K. The prior term is linear in z and mu_k, so it has no lower bound.
@@ -114,11 +120,20 @@ class VampPriorVAE(VAE):
         """(mu_k, logvar_k), each (K, L): the encoder at the pseudo-inputs, in its current mode."""
         return self.encoder(self.pseudo_inputs)
 
+    def encode_with_pseudo_inputs(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(mu, logvar) of the data and (mu_k, logvar_k) of the pseudo-inputs, as the mode encodes them in a
+        loss evaluation: ``paper`` in two encoder passes, data then pseudo-inputs (vamppriorvae.py, lines 35-42);
+        ``fixed`` in one pass over both."""
+        if self.config.mode == "paper":
+            return *self.encoder(x), *self.pseudo_posteriors()
+        mu, logvar = self.encoder(torch.cat([x, self.pseudo_inputs.to(x.dtype)]))
+        n = x.shape[0]
+        return mu[:n], logvar[:n], mu[n:], logvar[n:]
+
     def terms(self, x: Tensor) -> dict[str, Tensor]:
-        mu, logvar = self.encoder(x)
+        mu, logvar, mu_k, logvar_k = self.encode_with_pseudo_inputs(x)
         z = gaussian_sample(mu, logvar)
         recon = half_squared_error(x, self.decoder(z))
-        mu_k, logvar_k = self.pseudo_posteriors()
         if self.config.mode == "paper":
             kl = (paper_posterior_term(z, mu, logvar) - paper_prior_term(z, mu_k, logvar_k)).mean()
         else:

@@ -10,6 +10,7 @@ import torch
 from benchmark.config.run_config import TrainConfig
 from benchmark.launch import planning
 from benchmark.records.io import run_records, write_records
+from benchmark.records.schema import REFERENCE_MODEL
 from benchmark.results import trajectories
 from benchmark.run import budgets
 from benchmark.run.folder import RunFolder
@@ -116,7 +117,8 @@ def test_cli_scores_each_budget_once_and_only_the_missing_ones(tmp_path, cli):
     assert {r["step"] for r in records} == {2, 4, 6}
     assert {r["checkpoint"] for r in records} == {"step"} and {r["metric"] for r in records} >= {"auroc"}
     final = run_records(run_dir / "records.jsonl")
-    assert {(r["checkpoint"], r["step"]) for r in final} == {("best", 8), ("last", 8)}
+    assert {(r["checkpoint"], r["step"]) for r in final if r["model"] == "vae"} == {("best", 8), ("last", 8)}
+    assert {(r["checkpoint"], r["step"]) for r in final if r["model"] == REFERENCE_MODEL} == {("none", 0)}
     before = (run_dir / RunFolder.TRAJECTORY).read_bytes()
     cli(*args)
     assert (run_dir / RunFolder.TRAJECTORY).read_bytes() == before  # nothing scored again

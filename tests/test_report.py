@@ -147,7 +147,9 @@ def test_page_in_headless_chromium_loads_every_table_and_image_and_sorts_on_clic
     sorts = {s["table"]: s for s in result["sorts"]}
     also = {f"table-{s}-{w.metric}-{w.checkpoint}" for s in MODELS for w in SUITES.get(s).also_ranked}
     assert also == {"table-generation-psnr-last"}
-    assert set(sorts) == {"table-summary", *(f"table-{s}" for s in MODELS), *also}
+    crossed = {f"table-{s}-cross" for s in MODELS if SUITES.get(s).cross is not None}
+    assert crossed == {"table-ood-cross"}  # model x scorer x OoD set
+    assert set(sorts) == {"table-summary", *(f"table-{s}" for s in MODELS), *also, *crossed}
     for sort in sorts.values():
         assert sort["ascending"] and sort["descending"] and sort["reordered"] and sort["distinct"] > 1, sort
 

@@ -94,7 +94,7 @@ def kl_gaussians(mu_q: Tensor, logvar_q: Tensor, mu_p: Tensor, logvar_p: Tensor)
 
     Evaluated with the exponents combined (e^(lq - lp) and (dmu e^(-lp/2))^2): once a level's posterior has
     collapsed onto its prior (q = p, KL 0) nothing holds lp up, and e^-lp alone overflows float32 below
-    lp = -88 while the KL stays small (every ``fixed`` Ladder VAE run on MNIST died so at 800-1,400 steps).
+    lp = -88 while the KL stays small.
     """
     ratio = torch.exp(logvar_q - logvar_p)
     scaled_gap = (mu_q - mu_p) * torch.exp(-0.5 * logvar_p)

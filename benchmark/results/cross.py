@@ -20,6 +20,8 @@ from core.storage import write_text_atomic
 from metrics import better
 
 TABLE, FIGURE = "cross.csv", "cross.png"
+#: Means equal at the precision the page shows tie: ranking 1.0000 above 0.9999 would be reading noise.
+DECIMALS = 3
 
 
 def table(records: pd.DataFrame, suite_name: str) -> pd.DataFrame:
@@ -46,34 +48,40 @@ def table(records: pd.DataFrame, suite_name: str) -> pd.DataFrame:
 
 
 def rankings(frame: pd.DataFrame, cross: CrossTable) -> list[str]:
-    """Per set: does the own scorer's ranking of the models hold under each common scorer; the best reference."""
+    """Per set: does the own scorer's ranking of the models hold under each common scorer; the best reference.
+    Means equal to ``DECIMALS`` places tie ("a = b > c")."""
     lines = []
     metric = cross.metrics[0]
-    auc = frame[frame.metric == metric]
+    higher = better(metric) == "higher"
+    auc = frame[frame.metric == metric].assign(shown=lambda d: d["mean"].round(DECIMALS))
     for name, kind, _ in cross.sets:
         here = auc[auc[cross.set_field] == name]
         if here.empty:
             continue
         models = here[~here.reference]
-        order = {s: _order(g, metric) for s, g in models.groupby("scorer")}
+        order = {s: _order(g, higher) for s, g in models.groupby("scorer")}
         own = order.get(cross.own, [])
-        parts = [f"{name} ({kind}): own scorers rank {' > '.join(own) or 'nothing'}"]
+        parts = [f"{name} ({kind}): own scorers rank {_text(own)}"]
         for scorer in sorted(s for s in order if s != cross.own):
-            parts.append(f"{scorer}: {'the same' if order[scorer] == own else ' > '.join(order[scorer])}")
+            parts.append(f"{scorer}: {'the same' if order[scorer] == own else _text(order[scorer])}")
         refs = here[here.reference]
         if not refs.empty:
-            best = refs.loc[refs["mean"].idxmax() if better(metric) == "higher" else refs["mean"].idxmin()]
-            beat = models[models["mean"] > best["mean"]] if better(metric) == "higher" else \
-                models[models["mean"] < best["mean"]]
-            parts.append(f"best reference {best['scorer']} {best['mean']:.3f}, beaten by "
+            best = refs.loc[refs.shown.idxmax() if higher else refs.shown.idxmin()]
+            beat = models[models.shown > best.shown] if higher else models[models.shown < best.shown]
+            parts.append(f"best reference {best['scorer']} {best.shown:.{DECIMALS}f}, beaten by "
                          f"{len(beat)} of {len(models)} model x scorer rows")
         lines.append("; ".join(parts))
     return lines
 
 
-def _order(group: pd.DataFrame, metric: str) -> list[str]:
-    ascending = better(metric) == "lower"
-    return list(group.sort_values(["mean", "label"], ascending=[ascending, True])["label"])
+def _order(group: pd.DataFrame, higher: bool) -> list[tuple[str, ...]]:
+    """The labels best first, in tiers of equal shown mean (alphabetical within a tier)."""
+    ranked = group.sort_values(["shown", "label"], ascending=[not higher, True])
+    return [tuple(tier.label) for _, tier in ranked.groupby("shown", sort=False)]
+
+
+def _text(tiers: list[tuple[str, ...]]) -> str:
+    return " > ".join(" = ".join(tier) for tier in tiers) or "nothing"
 
 
 def absent(frame: pd.DataFrame, cross: CrossTable) -> list[str]:

@@ -9,7 +9,8 @@ and every parameter that shaped its scores; the seed is the run's evaluation see
 * ``own``: the model's own score (critic potential, prior NLL, DAGMM energy), passed through.
 * ``recon``: the per-image squared reconstruction error, passed through (the suite computes it).
 * ``gmm``: negative log-likelihood under a Gaussian mixture fitted to the training features
-  (scikit-learn's ``GaussianMixture``, full covariances, seeded), as ``tools/ood_latent_check.py`` did.
+  (scikit-learn's ``GaussianMixture``, full covariances, seeded): does a code space keep the OoD set apart
+  where the model's own scorer does not?
 * ``knn``: OpenOOD's ``KNNPostprocessor`` (Sun et al. 2022): features divided by their L2 norm (plus 1e-10),
   the squared L2 distance to the k-th nearest training feature (faiss ``IndexFlatL2``; OpenOOD's confidence
   is its negative), k = 50 as OpenOOD's ``knn.yml``. Exact search in float64 here, no faiss.

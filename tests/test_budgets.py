@@ -161,6 +161,16 @@ def test_ranks_per_budget_and_the_stability_sentence():
         "held to the end: b 1st from 200; a 2nd from 200; c 3rd from 100")
 
 
+def test_means_equal_at_the_csv_decimals_tie_in_the_stability_sentence():
+    """b and c differ by 2e-5 at 200 steps (both 0.6000 in trajectory.csv): a tie, and a tie that forms is a change."""
+    tie = _table([("a", 100, 0.9), ("b", 100, 0.6), ("c", 100, 0.5), ("a", 200, 0.9), ("b", 200, 0.60002),
+                  ("c", 200, 0.6)])
+    assert tie[tie.step == 200].set_index("model")["rank"].to_dict() == {"a": 1, "b": 2, "c": 2}
+    assert trajectories.stability(tie) == (
+        "the ranking changes 1 time(s) over 2 budgets (100-200 steps): first a > b > c, last a > b = c; "
+        "held to the end: a 1st from 100; b 2nd from 100; c 2nd from 200")
+
+
 def test_lower_is_better_metrics_rank_ascending():
     frame = pd.DataFrame({"model": ["a", "b"], "step": [5, 5], "value": [10.0, 3.0]}).assign(
         prior="normal", mode="-", hparams="-", metric="fid_samples", metric_spec="s", seed=0)

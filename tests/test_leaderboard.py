@@ -80,6 +80,14 @@ def test_ranks_follow_the_direction_of_each_metric():
     assert set(table.loc["fpr95", "better"]) == {"lower"} and set(table.loc["auroc", "better"]) == {"higher"}
 
 
+def test_means_equal_at_the_csv_decimals_share_a_rank_and_a_visible_difference_does_not():
+    rows = [record("vae", 0, 0.99998), record("dagmm", 0, 1.0), record("gwae-gmp", 0, 0.9998)]
+    rows += [record(m, 0, v, metric="fpr95") for m, v in [("vae", 0.10004), ("dagmm", 0.1), ("gwae-gmp", 0.1002)]]
+    table = aggregate(pd.DataFrame(rows)).set_index(["metric", "model"])
+    assert table.loc["auroc", "rank"].to_dict() == {"dagmm": 1, "vae": 1, "gwae-gmp": 3}
+    assert table.loc["fpr95", "rank"].to_dict() == {"dagmm": 1, "vae": 1, "gwae-gmp": 3}
+
+
 def test_small_samples_get_a_student_t_interval_named_in_the_table():
     from scipy import stats
 

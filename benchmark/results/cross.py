@@ -14,6 +14,7 @@ import pandas as pd
 
 from benchmark import plots
 from benchmark.records.schema import CONFIG_KEYS, REFERENCE_MODEL
+from benchmark.results.stats import CSV_FLOAT
 from benchmark.suites import SUITES
 from benchmark.suites.base import CrossTable
 from core.storage import write_text_atomic
@@ -61,9 +62,9 @@ def rankings(frame: pd.DataFrame, cross: CrossTable) -> list[str]:
         models = here[~here.reference]
         order = {s: _order(g, higher) for s, g in models.groupby("scorer")}
         own = order.get(cross.own, [])
-        parts = [f"{name} ({kind}): own scorers rank {_text(own)}"]
+        parts = [f"{name} ({kind}): own scorers rank {tiers_text(own)}"]
         for scorer in sorted(s for s in order if s != cross.own):
-            parts.append(f"{scorer}: {'the same' if order[scorer] == own else _text(order[scorer])}")
+            parts.append(f"{scorer}: {'the same' if order[scorer] == own else tiers_text(order[scorer])}")
         refs = here[here.reference]
         if not refs.empty:
             best = refs.loc[refs.shown.idxmax() if higher else refs.shown.idxmin()]
@@ -80,7 +81,8 @@ def _order(group: pd.DataFrame, higher: bool) -> list[tuple[str, ...]]:
     return [tuple(tier.label) for _, tier in ranked.groupby("shown", sort=False)]
 
 
-def _text(tiers: list[tuple[str, ...]]) -> str:
+def tiers_text(tiers: list[tuple[str, ...]]) -> str:
+    """Tiers best first: \"a = b > c\"."""
     return " > ".join(" = ".join(tier) for tier in tiers) or "nothing"
 
 
@@ -126,7 +128,7 @@ def build(records: pd.DataFrame, suite_name: str, dest: Path) -> list[Path]:
     if cross is None or frame.empty:
         return []
     path = dest / TABLE
-    write_text_atomic(path, frame.to_csv(index=False, float_format="%.4f"))
+    write_text_atomic(path, frame.to_csv(index=False, float_format=CSV_FLOAT))
     lead = SUITES.get(suite_name).headline
     title = (f"{suite_name}: every model under every scorer on every set (mean over seeds; {lead.checkpoint} "
              f"checkpoint, {lead.representation} code; reference rows: pixels, no model)")

@@ -2,9 +2,9 @@
 
 Across seeds: mean, sample std, and a 95% interval of the mean, ``ci_method`` naming how it was
 computed (Student-t below 10 seeds, percentile bootstrap from 10: ``benchmark.results.stats``); ``rank``
-orders the rows of each (eval dataset, scorer, metric, checkpoint, representation) by mean, 1 = best, ties
-share the better rank, of ``n_ranked`` rows; ``better`` says which direction wins (declared with the
-metric where it is registered: ``metrics.better``).
+orders the rows of each (eval dataset, scorer, metric, checkpoint, representation) by mean, 1 = best, of
+``n_ranked`` rows; means equal at the CSVs' four decimals share the better rank; ``better`` says which
+direction wins (declared with the metric where it is registered: ``metrics.better``).
 
 Artifacts: a record may carry ``artifacts`` ({name: file in its run folder}, e.g. a latent
 traversal grid); for each model configuration the files of its best seed (by the suite's
@@ -20,7 +20,7 @@ import pandas as pd
 
 from benchmark.records.io import iter_runs
 from benchmark.records.schema import CONFIG_KEYS, drop_repeated_references, schema_problem
-from benchmark.results.stats import mean_ci
+from benchmark.results.stats import mean_ci, ranks
 from benchmark.run.folder import RunFolder
 from benchmark.suites import SUITES, Headline
 from core.storage import write_bytes_atomic
@@ -77,8 +77,7 @@ def aggregate(records: pd.DataFrame) -> pd.DataFrame:
     table["better"] = table["metric"].map(better)
     lower = table["better"] == "lower"
     within = [table[c] for c in RANK_WITHIN]
-    table["rank"] = table["mean"].where(lower, -table["mean"]).groupby(within, dropna=False).rank(
-        method="min").astype(int)
+    table["rank"] = ranks(table["mean"], lower, within)
     table["n_ranked"] = table.groupby(within, dropna=False)["mean"].transform("count").astype(int)
     return table.sort_values([*RANK_WITHIN, "rank"]).reset_index(drop=True)
 

@@ -149,7 +149,8 @@ def test_fp32_island_upcasts_and_switches_autocast_off():
 
 # -- run identity, records, planning -------------------------------------------------------------------------------
 def _committed_configs() -> list[Path]:
-    return sorted((ROOT / "results" / "records").glob("*/*/config.json"))
+    """Every committed run: the presets' records and the long budget's, kept apart so each gets its own page."""
+    return sorted(p for root in ("records", "records-long") for p in (ROOT / "results" / root).glob("*/*/config.json"))
 
 
 def test_every_committed_run_folder_rebuilds_to_its_stored_run_id():

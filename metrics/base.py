@@ -46,7 +46,7 @@ class OodScores:
 
     id_scores: np.ndarray
     ood_scores: np.ndarray
-    #: What produced the scores (e.g. ``critic_potential``): named in the spec.
+    #: What produced the scores, with its parameters (``metrics.scorers.scorer_spec``): named in the spec.
     scorer: str = ""
 
 

@@ -151,5 +151,5 @@ def roc_curve(
 def ood_scores(data: OodScores, seed: int) -> list[Score]:
     """Each OoD metric of ``data``'s scores; the spec names the scorer that produced them."""
     spec = f"{OOD_SPEC}/scorer={data.scorer}"
-    extras = {"scorer": data.scorer, "n_id": len(data.id_scores), "n_ood": len(data.ood_scores)}
+    extras = {"scorer_spec": data.scorer, "n_id": len(data.id_scores), "n_ood": len(data.ood_scores)}
     return [Score(name, float(v), spec, extras) for name, v in ood_metrics(data.id_scores, data.ood_scores).items()]

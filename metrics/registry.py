@@ -18,8 +18,9 @@ from metrics.generation import FID_SPEC, INCEPTION_SUFFIX, KID_SPEC, PSNR_SPEC
 from metrics.gw import GW_SPEC
 from metrics.ood import OOD_SPEC
 
-#: Modules of the package that define no metric: the machinery, and the feature networks (loaded where used).
-NOT_METRICS = frozenset({"base", "registry", "extractors", "fid_inception"})
+#: Modules of the package that define no metric: the machinery, the feature networks (loaded where used), and the
+#: OoD scorers (their own registry, ``metrics.scorers``).
+NOT_METRICS = frozenset({"base", "registry", "extractors", "fid_inception", "scorers"})
 for _module in pkgutil.iter_modules([str(Path(__file__).parent)]):
     if _module.name not in NOT_METRICS:
         importlib.import_module(f"metrics.{_module.name}")

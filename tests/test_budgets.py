@@ -10,9 +10,11 @@ import torch
 from benchmark.config.run_config import TrainConfig
 from benchmark.launch import planning
 from benchmark.records.io import run_records, write_records
+from benchmark.records.schema import REFERENCE_MODEL
 from benchmark.results import trajectories
 from benchmark.run import budgets
 from benchmark.run.folder import RunFolder
+from benchmark.suites import SUITES
 from core.errors import BenchmarkError
 
 CFG = TrainConfig(batch_size=8, max_epochs=3, patience=5, steps_per_epoch=3)
@@ -115,7 +117,8 @@ def test_cli_scores_each_budget_once_and_only_the_missing_ones(tmp_path, cli):
     assert {r["step"] for r in records} == {2, 4, 6}
     assert {r["checkpoint"] for r in records} == {"step"} and {r["metric"] for r in records} >= {"auroc"}
     final = run_records(run_dir / "records.jsonl")
-    assert {(r["checkpoint"], r["step"]) for r in final} == {("best", 8), ("last", 8)}
+    assert {(r["checkpoint"], r["step"]) for r in final if r["model"] == "vae"} == {("best", 8), ("last", 8)}
+    assert {(r["checkpoint"], r["step"]) for r in final if r["model"] == REFERENCE_MODEL} == {("none", 0)}
     before = (run_dir / RunFolder.TRAJECTORY).read_bytes()
     cli(*args)
     assert (run_dir / RunFolder.TRAJECTORY).read_bytes() == before  # nothing scored again
@@ -158,6 +161,16 @@ def test_ranks_per_budget_and_the_stability_sentence():
         "held to the end: b 1st from 200; a 2nd from 200; c 3rd from 100")
 
 
+def test_means_equal_at_the_csv_decimals_tie_in_the_stability_sentence():
+    """b and c differ by 2e-5 at 200 steps (both 0.6000 in trajectory.csv): a tie, and a tie that forms is a change."""
+    tie = _table([("a", 100, 0.9), ("b", 100, 0.6), ("c", 100, 0.5), ("a", 200, 0.9), ("b", 200, 0.60002),
+                  ("c", 200, 0.6)])
+    assert tie[tie.step == 200].set_index("model")["rank"].to_dict() == {"a": 1, "b": 2, "c": 2}
+    assert trajectories.stability(tie) == (
+        "the ranking changes 1 time(s) over 2 budgets (100-200 steps): first a > b > c, last a > b = c; "
+        "held to the end: a 1st from 100; b 2nd from 100; c 2nd from 200")
+
+
 def test_lower_is_better_metrics_rank_ascending():
     frame = pd.DataFrame({"model": ["a", "b"], "step": [5, 5], "value": [10.0, 3.0]}).assign(
         prior="normal", mode="-", hparams="-", metric="fid_samples", metric_spec="s", seed=0)
@@ -167,7 +180,7 @@ def test_lower_is_better_metrics_rank_ascending():
 
 def test_trajectory_points_prefer_the_budget_record_and_take_the_last_checkpoint_as_the_final_budget():
     common = {"prior": "normal", "mode": "-", "hparams": "-", "metric": "auroc", "metric_spec": "s", "seed": 0,
-              "suite": "ood", "representation": "sample"}
+              "suite": "ood", "representation": "sample", **dict(SUITES.get("ood").trajectory.where)}
     records = pd.DataFrame([{**common, "model": "vae", "run_id": "r", "checkpoint": "last", "step": 8, "steps": 8,
                              "value": 0.7},
                             {**common, "model": "vae", "run_id": "r", "checkpoint": "last", "step": 8, "steps": 8,

@@ -13,7 +13,9 @@ import pytest
 
 from benchmark.cli import main
 from benchmark.records.io import read_records
+from benchmark.records.schema import REFERENCE_MODEL
 from benchmark.suites import SUITES
+from benchmark.suites.ood import OOD_SETS
 from models import MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,7 +23,9 @@ RECORD_FIELDS = {
     "run_id", "suite", "model", "prior", "mode", "dataset", "seed", "checkpoint", "representation", "metric",
     "metric_spec", "value", "versions", "hardware", "wall_s", "peak_rss_mb", "model_config", "eval_seed",
 }
-OOD_FIELDS = {"n_id", "n_ood", "scorer"}
+OOD_FIELDS = {"n_id", "n_ood", "scorer", "scorer_spec", "ood_set", "ood_kind", "ood_set_sha256"}
+#: The OoD sets a smoke run scores here: every one, Fashion-MNIST where its Debian package is installed.
+N_SETS = sum(s.available is None or s.available() for s in OOD_SETS.values())
 #: disentanglement_lib's metric set, every one scored by the disentanglement suite
 DISENTANGLEMENT_METRICS = {
     "dci_dlib_disentanglement", "mig", "sap", "modularity", "explicitness", "irs", "beta_vae_score",
@@ -51,22 +55,46 @@ def test_smoke_run_writes_runs_records_and_leaderboard(smoke_out):
                 "curves_steps.csv", "curves_epochs.csv"} <= {p.name for p in run.iterdir()}
         assert not (run / "heartbeat.json").exists()  # cleared once the records are written
         records = read_records(run)
-        assert len(records) == 2 * 2 * 9  # checkpoints x representations x (7 OoD metrics + 2 GW diagnostics)
+        # checkpoints x representations x (4 scorers x sets x 7 OoD metrics + 2 GW diagnostics), and in the headline
+        # pass 3 reference scorers x sets x 7
+        assert len(records) == 2 * 2 * (4 * N_SETS * 7 + 2) + 3 * N_SETS * 7
         assert {r["metric"] for r in records} == {"auroc", "ap_in", "ap_out", "fpr95", "aupr_in_openood",
                                                   "aupr_out_openood", "fpr95_openood", "gw_distortion",
                                                   "gw_identity_distortion"}
-        if "dagmm" in run.name:  # the safe evaluation says how often vaetc's route would have failed
-            assert all(r["model_diagnostics"]["training_batches"] == 8 for r in records)
+        if "dagmm" in run.name:  # vaetc's pinv route in paper mode, counted either way
+            assert all(r["model_diagnostics"]["training_batches"] == 8 for r in records if r["model"] != "reference")
         assert all(set(r) >= RECORD_FIELDS for r in records)
         assert all(set(r) >= OOD_FIELDS for r in records if not r["metric"].startswith("gw_"))
         assert all(r["n_eval"] == 128 for r in records if r["metric"].startswith("gw_"))
-        assert {r["checkpoint"] for r in records} == {"best", "last"}
-        assert {r["representation"] for r in records} == {"mean", "sample"}
+        assert {r["checkpoint"] for r in records} == {"best", "last", "none"}
+        assert {r["representation"] for r in records} == {"mean", "sample", "pixels"}
+        assert {r["model"] for r in records if r["checkpoint"] == "none"} == {"reference"}
         assert json.loads((run / "config.json").read_text())["run_id"] == run.name
     table = pd.read_csv(smoke_out / "ood" / "leaderboard.csv")
-    assert set(table.model) == {"vae", "dagmm", "dagmm-zong", "gwae-gmp"}
+    assert set(table.model) == {"vae", "dagmm", "dagmm-zong", "gwae-gmp", "reference"}
     assert {"mean", "std", "n_seeds", "hardware"} <= set(table.columns)
     assert (smoke_out / "ood" / "roc_last_sample.png").stat().st_size > 1000
+    # the paper's headline: one row per model, its own scorer on Omniglot as the official code feeds it
+    lead = table[(table.metric == "auroc") & (table.checkpoint == "last") & (table.representation == "sample")
+                 & (table.scorer == "own") & (table.eval_dataset == "mnist-test vs omniglot-official")]
+    assert sorted(lead.model) == ["dagmm", "dagmm-zong", "gwae-gmp", "vae"]
+
+
+@pytest.mark.slow
+def test_the_cross_table_has_every_model_scorer_and_set(smoke_out):
+    cross = pd.read_csv(smoke_out / "ood" / "cross.csv")
+    sets = {n for n, s in OOD_SETS.items() if s.available is None or s.available()}
+    models = {"dagmm", "dagmm-zong", "gwae-gmp", "vae"}
+    for metric in ("auroc", "fpr95"):
+        rows = cross[cross.metric == metric]
+        got = set(zip(rows.model, rows.scorer, rows.ood_set, strict=True))
+        assert got == {(m, s, o) for m in models for s in ("own", "gmm", "knn", "recon") for o in sets} | {
+            ("reference", s, o) for s in ("intensity", "intensity_low", "knn") for o in sets}
+        assert (rows.n_seeds == 1).all()  # one seed; the reference rows of four runs kept once
+    assert (smoke_out / "ood" / "cross.png").stat().st_size > 1000
+    page = (smoke_out / "index.html").read_text()
+    assert 'id="table-ood-cross"' in page and "The headline uses mnist-test vs omniglot-official" in page
+    assert all(f"{name} (" in page for name in sets)
 
 
 @pytest.mark.slow
@@ -188,7 +216,8 @@ def test_every_model_trains_and_scores_on_every_suite_through_the_cli(model, tmp
         assert [row[0] for row in rows] == [model], printed.out  # the headline table has the model's row
         records = read_records(out)
         assert records and all(math.isfinite(r["value"]) for r in records)
-        assert {r["model"] for r in records} == {model}
+        references = {REFERENCE_MODEL} if suite == "ood" else set()  # ood scores model-free rows beside each run
+        assert {r["model"] for r in records} == {model} | references
         for r in records:  # artifacts (e.g. the disentanglement suite's traversal grids) exist in the run folder
             for filename in (r.get("artifacts") or {}).values():
                 assert (out / r["run_id"] / filename).stat().st_size > 1000

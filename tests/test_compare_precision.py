@@ -5,6 +5,7 @@ from pathlib import Path
 
 from benchmark.records.io import write_records
 from benchmark.run.folder import RunFolder
+from benchmark.suites import SUITES
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("compare_precision", ROOT / "tools" / "compare_precision.py")
@@ -16,7 +17,8 @@ def _run(out: Path, model: str, seed: int, precision: str, auroc: float, wall: f
     hparams = "-" if precision == "fp32" else f"precision={precision}"
     run = {"run_id": f"ood-{model}-seed{seed}-{precision}", "suite": "ood", "model": model, "prior": "normal",
            "mode": "-", "hparams": hparams, "precision": precision, "seed": seed, "dataset": "mnist", "wall_s": wall,
-           "metric": "auroc", "metric_spec": "auroc", "representation": "sample"}
+           "metric": "auroc", "metric_spec": "auroc", "representation": "sample",
+           **dict(SUITES.get("ood").headline.where)}  # the scorer and OoD set of the headline
     write_records(out / run["run_id"], [{**run, "checkpoint": "last", "value": auroc}])
     write_records(out / run["run_id"], [{**run, "checkpoint": "step", "step": 4, "value": at_step}],
                   RunFolder.TRAJECTORY)

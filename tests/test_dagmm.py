@@ -13,8 +13,10 @@ from models.dagmm.model import (
     DAGMMConfig,
     gmm_energy,
     gmm_statistics,
+    pinv_dropped,
     reconstruction_features,
-    vaetc_route_fails,
+    vaetc_energy,
+    vaetc_terms,
 )
 
 
@@ -185,19 +187,74 @@ def test_zong_mode_keeps_the_mixture_over_features() -> None:
         DAGMMConfig(mode="vaetc")
 
 
-def test_vaetc_route_failure_is_detected_and_the_safe_energy_stays_finite() -> None:
+def _ill_conditioned(rng: np.random.Generator, k: int, kept: list[float], dropped: int) -> np.ndarray:
+    """(K, D, D) float32 covariances Q diag(kept + [1e-6] * dropped) Q^T: pinv's float32 tolerance (16 eps times the
+    largest, 1.9e-6) drops the 1e-6 directions with a clear gap, as vaetc's 1e-6 jitter leaves collapsed ones."""
+    d = len(kept) + dropped
+    out = []
+    for _ in range(k):
+        q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+        out.append(q @ np.diag(kept + [1e-6] * dropped) @ q.T)
+    return np.stack(out).astype(np.float32)
+
+
+def test_vaetc_pinv_route_against_numpy_pinv_on_an_ill_conditioned_covariance() -> None:
+    rng = np.random.default_rng(0)
+    cov = _ill_conditioned(rng, 2, [1.0, 0.5, 0.2, 0.1, 0.05, 0.02], dropped=10)
+    mu = rng.normal(size=(2, 16)).astype(np.float32)
+    z = rng.normal(size=(7, 16)).astype(np.float32)
+    assert pinv_dropped(torch.from_numpy(cov)) == (20, 32)  # 10 of 16 per component
+    maha, logdet = vaetc_terms(*(torch.from_numpy(a) for a in (z, mu, cov)))
+    assert maha.dtype == torch.float32
+    c64 = cov.astype(np.float64)
+    tol = 16 * np.finfo(np.float32).eps  # torch.linalg.pinv's default rtol: eps x max(rows, cols)
+    expected = np.stack([[max((z[b] - mu[k]) @ np.linalg.pinv(c64[k], rcond=tol) @ (z[b] - mu[k]), 0.0)
+                          for k in range(2)] for b in range(7)])
+    np.testing.assert_allclose(maha.numpy(), expected, rtol=1e-3)
+    # the truncation matters: the exact inverse counts the 1e-6 directions, 10^5 to 10^6 times larger
+    exact = np.stack([[(z[b] - mu[k]) @ np.linalg.inv(c64[k]) @ (z[b] - mu[k]) for k in range(2)] for b in range(7)])
+    assert (exact > 1e4 * expected).all()
+    # the energy is assembled from these terms as vaetc's develop_may writes it
+    phi = np.array([0.3, 0.7], dtype=np.float32)
+    energy = vaetc_energy(*(torch.from_numpy(a) for a in (z, phi, mu, cov)))
+    ref = -logsumexp(np.log(phi)[None] - 0.5 * (maha.numpy() + logdet.numpy()[None]), axis=1)
+    np.testing.assert_allclose(energy.numpy(), ref, rtol=1e-5)
+
+
+def test_vaetc_logdet_is_of_sigma_times_log_2pi() -> None:
+    rng = np.random.default_rng(1)
+    cov = _random_gmm(rng, 3, 4)[2].astype(np.float32)
+    _, logdet = vaetc_terms(torch.zeros(1, 4), torch.zeros(3, 4), torch.from_numpy(cov))
+    expected = [np.linalg.slogdet(c.astype(np.float64) * np.log(2 * np.pi))[1] for c in cov]
+    np.testing.assert_allclose(logdet.numpy(), expected, rtol=1e-5)
+
+
+def test_energy_routes_by_mode() -> None:
+    assert DAGMMConfig().route == "vaetc" and DAGMMConfig(mode="zong").route == "cholesky"
+    assert DAGMMConfig(energy_route="cholesky").route == "cholesky"
+    with pytest.raises(ValueError, match="paper mode only"):
+        DAGMMConfig(mode="zong", energy_route="vaetc")
+    with pytest.raises(ValueError, match="energy_route"):
+        DAGMMConfig(energy_route="inv")
+
+
+def test_the_safe_energy_stays_finite_on_a_singular_covariance() -> None:
     singular = torch.tensor([[[1.0, 1.0], [1.0, 1.0]]], dtype=torch.float64) + 1e-12 * torch.eye(2)
-    assert vaetc_route_fails(singular)
-    assert not vaetc_route_fails(torch.eye(2, dtype=torch.float64)[None])
+    assert pinv_dropped(singular) == (1, 2)
+    assert pinv_dropped(torch.eye(2, dtype=torch.float64)[None]) == (0, 2)
     energy = gmm_energy(torch.randn(5, 2), torch.ones(1), torch.zeros(1, 2), singular, normaliser="vaetc")
     assert torch.isfinite(energy).all()
 
 
-def test_diagnostics_count_training_batches() -> None:
+@pytest.mark.parametrize("route", ["vaetc", "cholesky"])
+def test_diagnostics_count_what_vaetc_pinv_does(route: str) -> None:
     torch.manual_seed(0)
-    model = DAGMM(DAGMMConfig(z_dim=3, num_components=2), (1, 8, 8))
+    model = DAGMM(DAGMMConfig(z_dim=3, num_components=2, energy_route=route), (1, 8, 8))
     opts = model.build_optimizers()
     for _ in range(2):
-        model.train_batch(torch.rand(8, 1, 8, 8), opts)
+        terms = model.train_batch(torch.rand(8, 1, 8, 8), opts)
+        assert np.isfinite(terms["loss"])
     diag = model.diagnostics()
-    assert diag["training_batches"] == 2 and 0 <= diag["vaetc_route_failures"] <= 2
+    assert diag["energy_route"] == route and diag["training_batches"] == 2
+    assert 0 <= diag["pinv_truncated_batches"] <= 2 and diag["pinv_singular_values"] == 6
+    assert 0 <= diag["pinv_dropped_at_scoring"] <= 6

@@ -137,7 +137,8 @@ def test_bad_shape_and_split() -> None:
         load_dataset("omniglot", "train")
     with pytest.raises(BenchmarkError, match="unknown dataset"):
         load_dataset("cifar", "test")
-    assert DATASETS.names() == ["celeba", "fashion-mnist", "mnist", "omniglot", "shapes3d", "shapes3d-procedural"]
+    assert DATASETS.names() == ["celeba", "fashion-mnist", "mnist", "mnist-pixel-shuffled", "noise-gaussian",
+                                "noise-uniform", "omniglot", "omniglot-official", "shapes3d", "shapes3d-procedural"]
 
 
 # --- checksums -------------------------------------------------------------------------------

@@ -80,6 +80,14 @@ def test_ranks_follow_the_direction_of_each_metric():
     assert set(table.loc["fpr95", "better"]) == {"lower"} and set(table.loc["auroc", "better"]) == {"higher"}
 
 
+def test_means_equal_at_the_csv_decimals_share_a_rank_and_a_visible_difference_does_not():
+    rows = [record("vae", 0, 0.99998), record("dagmm", 0, 1.0), record("gwae-gmp", 0, 0.9998)]
+    rows += [record(m, 0, v, metric="fpr95") for m, v in [("vae", 0.10004), ("dagmm", 0.1), ("gwae-gmp", 0.1002)]]
+    table = aggregate(pd.DataFrame(rows)).set_index(["metric", "model"])
+    assert table.loc["auroc", "rank"].to_dict() == {"dagmm": 1, "vae": 1, "gwae-gmp": 3}
+    assert table.loc["fpr95", "rank"].to_dict() == {"dagmm": 1, "vae": 1, "gwae-gmp": 3}
+
+
 def test_small_samples_get_a_student_t_interval_named_in_the_table():
     from scipy import stats
 
@@ -106,15 +114,17 @@ def test_summary_orders_by_suites_scored_so_one_suite_never_ties_the_top():
 
     heads = {name: SUITES.get(name).headline for name in ("ood", "generation")}
     rows = []
-    for suite, (metric, checkpoint, rep) in heads.items():
+    for suite, lead in heads.items():
+        metric, checkpoint, rep = lead
         better_vae = 0.9 if metric not in ("fid_samples",) else 10.0
         worse = 0.5 if metric not in ("fid_samples",) else 50.0
         rows += [{**record("vae", 0, better_vae if suite == "generation" else worse, metric=metric), "suite": suite,
-                  "checkpoint": checkpoint, "representation": rep},
+                  "checkpoint": checkpoint, "representation": rep, **dict(lead.where)},
                  {**record("wae", 0, worse if suite == "generation" else better_vae, metric=metric), "suite": suite,
-                  "checkpoint": checkpoint, "representation": rep}]
-    rows.append({**record("dagmm", 0, 0.99, metric=heads["ood"][0]), "checkpoint": heads["ood"][1],
-                 "representation": heads["ood"][2]})  # best in ood, scored nowhere else
+                  "checkpoint": checkpoint, "representation": rep, **dict(lead.where)}]
+    ood = heads["ood"]
+    rows.append({**record("dagmm", 0, 0.99, metric=ood.metric), "checkpoint": ood.checkpoint,
+                 "representation": ood.representation, **dict(ood.where)})  # best in ood, scored nowhere else
     table = summary(pd.DataFrame(rows))
     assert table.iloc[0]["model"] != "dagmm" and table[table.model == "dagmm"].iloc[0]["n_suites"] == 1
     assert set(table[table.model != "dagmm"]["n_suites"]) == {2}

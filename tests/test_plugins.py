@@ -13,6 +13,7 @@ import pytest
 
 from benchmark.data import DATASETS, plugin_loader
 from benchmark.data.imageset import loader
+from benchmark.records.schema import REFERENCE_MODEL
 from core import plugins
 from core.registry import Registry
 from models import MODELS, ModelSpec, plugin_spec
@@ -157,8 +158,8 @@ def test_the_example_plugin_trains_and_ranks_like_a_built_in(tmp_path):
                           cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     board = pd.read_csv(out / "ood" / "leaderboard.csv")
-    assert set(board["model"]) == {"plain-ae"} and (board["rank"] == 1).all()
+    assert set(board["model"]) == {"plain-ae", REFERENCE_MODEL} and (board["rank"] == 1).all()
     records = [json.loads(line) for path in out.glob("ood-plain-ae-*/records.jsonl")
                for line in path.read_text().splitlines()]
-    records = [r for r in records if "metric" in r]  # not the completion marker
+    records = [r for r in records if r.get("model") == "plain-ae"]  # not the completion marker, nor references
     assert records and {r["model_source"] for r in records} == {"gwae-bench-plain-ae 0.1.0"}

@@ -15,7 +15,7 @@ from benchmark.config.run_config import RunConfig
 from benchmark.launch import cost
 from benchmark.launch.planning import expand, load_sweep, plan
 from benchmark.records.io import read_records
-from benchmark.records.schema import upgrade
+from benchmark.records.schema import REFERENCE_MODEL, upgrade
 from benchmark.run import provenance
 from benchmark.suites import SUITES
 from core.errors import BenchmarkError
@@ -149,7 +149,8 @@ def test_fp32_island_upcasts_and_switches_autocast_off():
 
 # -- run identity, records, planning -------------------------------------------------------------------------------
 def _committed_configs() -> list[Path]:
-    return sorted((ROOT / "results" / "records").glob("*/*/config.json"))
+    """Every committed run: the presets' records and the long budget's, kept apart so each gets its own page."""
+    return sorted(p for root in ("records", "records-long") for p in (ROOT / "results" / root).glob("*/*/config.json"))
 
 
 def test_every_committed_run_folder_rebuilds_to_its_stored_run_id():
@@ -224,7 +225,8 @@ def test_a_bf16_suite_run_through_the_cli_records_its_precision_and_warns_once_w
     assert code == 0, printed.err
     assert printed.err.count("has no bf16 units") == 2  # one line per run
     records = read_records(tmp_path)
-    assert {r["model"] for r in records} == {"vae", "dagmm"}
-    assert all(r["precision"] == "bf16" and r["hparams"] == "precision=bf16" and math.isfinite(r["value"])
-               for r in records)
+    assert {r["model"] for r in records} == {"vae", "dagmm", REFERENCE_MODEL}
+    assert all(math.isfinite(r["value"]) for r in records)
+    assert all(r["precision"] == "bf16" and r["hparams"] == "precision=bf16" for r in records
+               if r["model"] != REFERENCE_MODEL)  # reference rows score pixels: no model, no precision
     assert "precision=bf16" in printed.out and "torch threads" in (tmp_path / "index.html").read_text()

@@ -24,19 +24,22 @@ def make_records(out: Path) -> dict[str, int]:
     """Run folders with records of two suites (the headline and what their plots read) and one artifact."""
     rng = np.random.default_rng(0)
     for suite, models in MODELS.items():
-        metric, checkpoint, rep = SUITES.get(suite).headline
+        lead = SUITES.get(suite).headline
+        metric, checkpoint, rep = lead
         for model, n_seeds in models.items():
             for seed in range(n_seeds):
                 run_id = f"{suite}-{model}-seed{seed}-abc"
                 hparams = "beta=<b>2</b>" if model == "wae" else "-"  # markup in a record must be shown as text
                 base = {"run_id": run_id, "suite": suite, "model": model, "prior": "normal", "mode": "-",
-                        "hparams": hparams, "dataset": "mnist", "eval_dataset": "mnist-test", "seed": seed,
+                        "hparams": hparams, "dataset": "mnist", "eval_dataset": "mnist-test", **dict(lead.where),
+                        "seed": seed,
                         "preset": "smoke", "wall_s": 10.0 + seed, "hardware_summary": "2-core test cpu (cpu)",
                         "versions": {"torch": "2.15.0", "git": "0123abcd"}, "checkpoint": checkpoint,
                         "representation": rep, "metric": metric, "value": float(rng.uniform(0.5, 0.9)),
                         "timestamp": f"2026-01-0{seed + 1}T00:00:00+00:00"}
                 rows = [{**base, "metric_spec": "ood@openood-v1" if suite == "ood" else "fid-v1@mnist-cnn-v1/n=9"}]
-                if suite == "ood":
+                if suite == "ood":  # the own scorer on the headline set
+                    rows[0].update(scorer_spec="own:prior_nll", ood_set="omniglot-official")
                     rows[0]["roc"] = {"fpr": [0.0, 0.3, 1.0], "tpr": [0.0, float(rng.uniform(0.3, 0.9)), 1.0]}
                 else:  # the protocol ranked beside the headline (vaetc's PSNR: last checkpoint, sampled code)
                     also = SUITES.get(suite).also_ranked[0]
@@ -144,7 +147,9 @@ def test_page_in_headless_chromium_loads_every_table_and_image_and_sorts_on_clic
     sorts = {s["table"]: s for s in result["sorts"]}
     also = {f"table-{s}-{w.metric}-{w.checkpoint}" for s in MODELS for w in SUITES.get(s).also_ranked}
     assert also == {"table-generation-psnr-last"}
-    assert set(sorts) == {"table-summary", *(f"table-{s}" for s in MODELS), *also}
+    crossed = {f"table-{s}-cross" for s in MODELS if SUITES.get(s).cross is not None}
+    assert crossed == {"table-ood-cross"}  # model x scorer x OoD set
+    assert set(sorts) == {"table-summary", *(f"table-{s}" for s in MODELS), *also, *crossed}
     for sort in sorts.values():
         assert sort["ascending"] and sort["descending"] and sort["reordered"] and sort["distinct"] > 1, sort
 

@@ -15,6 +15,7 @@ from benchmark.cli import main
 from benchmark.results import leaderboard
 from benchmark.run.checkpoints import pack_rng, unpack_rng
 from benchmark.run.folder import RunFolder
+from benchmark.suites import SUITES
 from core.errors import BenchmarkError, UnsafeCheckpointError
 from core.storage import write_text_atomic
 from models import MODELS, resolve_config
@@ -180,7 +181,8 @@ def test_artifacts_outside_their_run_folder_are_not_copied(artifact, tmp_path, c
     (run / "ok.png").write_bytes(b"png")
     records = pd.DataFrame([{"suite": "ood", "run_id": run.name, "model": "vae", "prior": "normal", "mode": "-",
                              "hparams": "-", "metric": "auroc", "checkpoint": "last", "representation": "sample",
-                             "value": 0.5, "seed": 0, "artifacts": {"bad": artifact, "good": "ok.png"}}])
+                             "value": 0.5, "seed": 0, "artifacts": {"bad": artifact, "good": "ok.png"},
+                             **dict(SUITES.get("ood").headline.where)}])  # the headline's scorer and OoD set
     written = leaderboard.copy_best_artifacts(records, tmp_path / "out", tmp_path / "dest")
     assert [p.name for p in written] == ["vae_normal_good.png"]
     assert "outside its run folder" in capsys.readouterr().err

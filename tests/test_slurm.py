@@ -97,7 +97,7 @@ def test_collect_gathers_the_elements_and_reports_the_failing_one(smoke):
     for spec in specs[:2]:  # concurrent elements: every record of every finished run is there
         records = read_records(out / spec.run_id)
         assert {(r["checkpoint"], r["representation"]) for r in records} == {
-            (c, r) for c in ("best", "last") for r in ("mean", "sample")}
+            *((c, r) for c in ("best", "last") for r in ("mean", "sample")), ("none", "pixels")}  # + references
         assert {r["run_id"] for r in records} == {spec.run_id}
     board = pd.read_csv(out / "ood" / "leaderboard.csv")
     assert set(board.n_seeds) == {2} and (out / "summary.csv").exists()

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
 
-from benchmark.data import celeba, fashion_mnist, mnist, omniglot, shapes3d, shapes_render
+from benchmark.data import celeba, fashion_mnist, generated, mnist, omniglot, shapes3d, shapes_render
 from benchmark.data.checksums import sha256_file, shipped_data_dir, verify, verify_manifest
 from benchmark.data.imageset import ImageSet, Loader, identity_collate
 from core import plugins
@@ -38,7 +38,15 @@ DATA_ROOT_ENV = "GWAE_BENCH_DATA"
 
 DATASETS: Registry[Loader] = Registry("dataset")
 DATASETS.add("mnist", mnist.load, "MNIST digits, 28x28 gray; train 54k / val 6k (fixed split) / test 10k")
-DATASETS.add("omniglot", omniglot.load, "Omniglot characters, 28x28 gray, inverted; test only (OoD)")
+DATASETS.add("omniglot", omniglot.load, "Omniglot characters, 28x28 gray, inverted (white on black); test only (OoD)")
+DATASETS.add("omniglot-official", omniglot.load_official, "Omniglot characters, 28x28 gray, black on white as the "
+             "official GWAE code feeds them; test only (OoD)")
+DATASETS.add("noise-gaussian", generated.load_gaussian, "10k Gaussian noise images, 28x28 gray, generated from a "
+             "fixed seed; test only (far OoD)")
+DATASETS.add("noise-uniform", generated.load_uniform, "10k uniform noise images, 28x28 gray, generated from a fixed "
+             "seed; test only (far OoD)")
+DATASETS.add("mnist-pixel-shuffled", generated.load_shuffled, "MNIST-test with one fixed permutation of pixel "
+             "positions; test only (far OoD)")
 DATASETS.add("shapes3d", shapes3d.load, "3D Shapes, 64x64 RGB, 6 factors, read lazily from ROOT/3dshapes.h5; "
              "train/val/test 80/10/10 (fixed split), all")
 DATASETS.add("fashion-mnist", fashion_mnist.load, "Fashion-MNIST, 28x28 gray, from Debian's dataset-fashion-mnist "

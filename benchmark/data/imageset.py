@@ -11,6 +11,7 @@ torch's ``default_collate`` cannot take (it wants a list), so build loaders with
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol, cast
@@ -86,6 +87,12 @@ class ImageSet(Dataset[Tensor]):
             raise BenchmarkError(f"{self.name}: subset size must be >= 1, got {n}")
         idx = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
         return self._replace(self.images[idx], None if self.labels is None else self.labels[idx])
+
+    def sha256(self) -> str:
+        """Checksum of the native uint8 images (shape and bytes): what a record says it scored."""
+        digest = hashlib.sha256(str(tuple(self.images.shape)).encode())
+        digest.update(self.images.contiguous().numpy().tobytes())
+        return digest.hexdigest()
 
     def with_shape(self, image_shape: Sequence[int]) -> ImageSet:
         return self._replace(self.images, self.labels, image_shape)

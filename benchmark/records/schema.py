@@ -99,11 +99,24 @@ def schema_problem(records: list[dict[str, Any]]) -> str:
     return ""
 
 
+#: The model of model-free reference rows (ood: scores of the pixels alone), scored alike by every run of a preset
+#: and seed: readers keep one of each (``drop_repeated_references``).
+REFERENCE_MODEL = "reference"
+#: What an ood score from before the scorer and OoD-set axes stands for: the model's own scorer on Omniglot
+#: inverted to white on black (then the only set, named ``omniglot``).
+OLD_OOD_SET = ("mnist-test vs omniglot", "mnist-test vs omniglot-inverted", "omniglot-inverted", "near")
+
+
 def upgrade(record: dict[str, Any]) -> dict[str, Any]:
     """A record of any earlier format in today's: absent fields get what an older record stands for (a record
     without ``metric_spec`` used the metric's only spec; one without ``step``/``checkpoint_epoch`` was scored at
-    the step its checkpoint was saved). A current record comes back equal."""
+    the step its checkpoint was saved; an ood score without ``scorer_spec`` is the model's own scorer, then named
+    in ``scorer``, on the inverted Omniglot). A current record comes back equal."""
     out = {**record, **{k: v for k, v in DEFAULTS.items() if record.get(k) is None}}
+    if out.get("suite") == "ood" and out.get("scorer") is not None and out.get("scorer_spec") is None:
+        old, new, ood_set, kind = OLD_OOD_SET
+        out.update(scorer="own", scorer_spec=f"own:{out['scorer']}", ood_set=ood_set, ood_kind=kind,
+                   eval_dataset=new if out["eval_dataset"] == old else out["eval_dataset"])
     if out.get("metric_spec") is None and "metric" in out:
         out["metric_spec"] = out["metric"]
     epochs, best, steps = out.get("epochs"), out.get("best_epoch"), out.get("steps")
@@ -112,4 +125,20 @@ def upgrade(record: dict[str, Any]) -> dict[str, Any]:
     epoch = out.get("checkpoint_epoch")
     if out.get("step") is None and steps is not None and epochs is not None and epoch is not None:
         out["step"] = round(steps * epoch / max(epochs, 1))  # as the runner computes it: epochs are whole
+    return out
+
+
+def drop_repeated_references(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records with one copy of each reference score: every run of a (suite, preset, seed) scores the same
+    model-free rows, so pooling them would count a seed once per model."""
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for r in records:
+        if r.get("model") == REFERENCE_MODEL:
+            key = tuple(str(r.get(k)) for k in ("suite", "preset", "seed", "eval_seed", "eval_dataset", "scorer_spec",
+                                                "metric", "metric_spec"))
+            if key in seen:
+                continue
+            seen.add(key)
+        out.append(r)
     return out

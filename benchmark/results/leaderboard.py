@@ -2,9 +2,9 @@
 
 Across seeds: mean, sample std, and a 95% interval of the mean, ``ci_method`` naming how it was
 computed (Student-t below 10 seeds, percentile bootstrap from 10: ``benchmark.results.stats``); ``rank``
-orders the rows of each (eval dataset, metric, checkpoint, representation) by mean, 1 = best, ties
-share the better rank, of ``n_ranked`` rows; ``better`` says which direction wins (declared with the
-metric where it is registered: ``metrics.better``).
+orders the rows of each (eval dataset, scorer, metric, checkpoint, representation) by mean, 1 = best, of
+``n_ranked`` rows; means equal at the CSVs' four decimals share the better rank; ``better`` says which
+direction wins (declared with the metric where it is registered: ``metrics.better``).
 
 Artifacts: a record may carry ``artifacts`` ({name: file in its run folder}, e.g. a latent
 traversal grid); for each model configuration the files of its best seed (by the suite's
@@ -19,18 +19,19 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.records.io import iter_runs
-from benchmark.records.schema import CONFIG_KEYS, schema_problem
-from benchmark.results.stats import mean_ci
+from benchmark.records.schema import CONFIG_KEYS, drop_repeated_references, schema_problem
+from benchmark.results.stats import mean_ci, ranks
 from benchmark.run.folder import RunFolder
 from benchmark.suites import SUITES, Headline
 from core.storage import write_bytes_atomic
 from metrics import better, mark_reduced
 
 GROUP = [
-    *CONFIG_KEYS, "dataset", "eval_dataset", "checkpoint", "representation", "metric",
+    *CONFIG_KEYS, "dataset", "eval_dataset", "scorer", "checkpoint", "representation", "metric",
     "metric_spec",
 ]
-RANK_WITHIN = ["eval_dataset", "metric", "checkpoint", "representation"]
+#: Each scorer ranks its own rows (ood: a model under its own scorer is not ranked against another's GMM).
+RANK_WITHIN = ["eval_dataset", "scorer", "metric", "checkpoint", "representation"]
 SUMMARY_COLUMNS = [
     "suite", *CONFIG_KEYS, "metric", "checkpoint", "representation", "better", "mean",
     "ci95_low", "ci95_high", "ci_method", "n_seeds", "rank", "n_ranked",
@@ -51,13 +52,13 @@ def usable_records(out: Path, warn: bool = True) -> list[dict]:
             continue
         # a count below the metric's reference is marked from the spec itself: older records need no rewrite
         records += [{**r, "metric_spec": mark_reduced(r["metric_spec"])} for r in found]
-    return records
+    return drop_repeated_references(records)
 
 
 def aggregate(records: pd.DataFrame) -> pd.DataFrame:
     """Mean and spread over seeds for every (model, prior, protocol, metric) group."""
     keyed = records.copy()
-    for column in ("eval_dataset", "hparams"):  # records from before a column existed
+    for column in ("eval_dataset", "scorer", "hparams"):  # records from before a column existed, or of other suites
         keyed[column] = keyed[column].fillna("-") if column in keyed else "-"
     grouped = keyed.groupby(GROUP, dropna=False)
     table = grouped["value"].agg(mean="mean", std="std", min="min", max="max", n_seeds="count")
@@ -76,8 +77,7 @@ def aggregate(records: pd.DataFrame) -> pd.DataFrame:
     table["better"] = table["metric"].map(better)
     lower = table["better"] == "lower"
     within = [table[c] for c in RANK_WITHIN]
-    table["rank"] = table["mean"].where(lower, -table["mean"]).groupby(within, dropna=False).rank(
-        method="min").astype(int)
+    table["rank"] = ranks(table["mean"], lower, within)
     table["n_ranked"] = table.groupby(within, dropna=False)["mean"].transform("count").astype(int)
     return table.sort_values([*RANK_WITHIN, "rank"]).reset_index(drop=True)
 

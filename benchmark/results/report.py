@@ -18,7 +18,7 @@ import pandas as pd
 
 from benchmark.plots import metric_words
 from benchmark.records.schema import CONFIG_KEYS
-from benchmark.results import leaderboard
+from benchmark.results import cross, leaderboard
 from benchmark.results.report_assets import CSS, JS
 from benchmark.results.stats import BOOTSTRAP_MIN_N
 from benchmark.suites import SUITES, Headline
@@ -183,7 +183,7 @@ def suite_section(suite_name: str, records: pd.DataFrame, files: list[Path], roo
         f'<p>{esc(suite.summary)}.</p><p class="note">Headline: {esc(metric_words(metric))} ({esc(direction)} is '
         f"better), {esc(checkpoint)} checkpoint, {esc(rep)} code; {n} model configuration(s); presets "
         f"{esc(', '.join(sorted(set(records['preset']))))}. Every metric, checkpoint and code: {links}.</p>"
-        f"{_protocol(suite)}{tbl}{_also(suite, records)}{_along(suite, stable)}"
+        f"{_protocol(suite)}{tbl}{_also(suite, records)}{_cross(suite, records)}{_along(suite, stable)}"
         f"<h3>Plots</h3>{figures(plots, root, reduced_notes(records))}"
         f"<h3>Artifacts (best seed of each configuration)</h3>{figures(artifacts, root)}</section>"
     )
@@ -201,6 +201,38 @@ def _also(suite: Any, records: pd.DataFrame) -> str:
         parts.append(f"<h3>Also ranked: {esc(metric_words(which.metric))} ({esc(better(which.metric))} is better), "
                      f"{esc(which.checkpoint)} checkpoint, {esc(which.representation)} code</h3>{tbl}")
     return "".join(parts)
+
+
+def _cross(suite: Any, records: pd.DataFrame) -> str:
+    """Models x scorers x sets: a row per (configuration, scorer), a cell per set (the suite's metrics, mean over
+    seeds), then per set whether the own scorers' ranking holds under the common ones, and the absent sets."""
+    if suite.cross is None:
+        return ""
+    frame = cross.table(records, suite.name)
+    if frame.empty:
+        return ""
+    c = suite.cross
+    sets = [(name, kind) for name, kind, _ in c.sets if name in set(frame[c.set_field])]
+    words = " / ".join(metric_words(m) for m in c.metrics)
+    columns = [("config", "model configuration"), ("scorer", "scorer")] + [
+        (f"set-{name}", f"{name} ({kind}): {words}") for name, kind in sets]
+    rows = []
+    for i, ((label, scorer), group) in enumerate(frame.groupby(["label", "scorer"], sort=False)):
+        cells = [cell(label), cell(scorer)]
+        for name, _ in sets:
+            here = group[group[c.set_field] == name].set_index("metric")["mean"]
+            values = [here.get(m) for m in c.metrics]
+            text = " / ".join("-" if v is None else number(v) for v in values)
+            cells.append(cell(text, "" if values[0] is None else values[0], True))
+        rows.append((f"{suite.name}-cross-{i}", cells))
+    about = "; ".join(f"{name}: {text}" for name, _, text in c.sets)
+    lines = "".join(f"<li>{esc(line)}</li>" for line in cross.rankings(frame, c) + cross.absent(frame, c))
+    lead = suite.headline
+    return (f"<h3>Every model under every scorer, on every set</h3><p class=\"note\">Mean over seeds, "
+            f"{esc(lead.checkpoint)} checkpoint, {esc(lead.representation)} code; reference rows score the pixels "
+            f"alone (no model): what a model must beat. Sets: {esc(about)}. The headline uses "
+            f"{esc(dict(lead.where).get('eval_dataset', '-'))}.</p>"
+            f"{table(f'table-{suite.name}-cross', columns, rows, 'cross', suite.name)}<ul>{lines}</ul>")
 
 
 def _along(suite: Any, stable: str) -> str:

@@ -17,7 +17,8 @@ import pandas as pd
 from benchmark import plots
 from benchmark.records.io import iter_runs
 from benchmark.records.schema import CONFIG_KEYS
-from benchmark.results.stats import mean_ci
+from benchmark.results.cross import tiers_text
+from benchmark.results.stats import CSV_FLOAT, mean_ci, ranks
 from benchmark.run.folder import RunFolder
 from benchmark.suites import SUITES
 from core.storage import write_text_atomic
@@ -42,18 +43,27 @@ def points(records: pd.DataFrame, budget: list[dict], suite_name: str) -> pd.Dat
     suite = SUITES.get(suite_name)
     metric, rep = suite.trajectory.metric, suite.headline.representation
     last = records[(records.metric == metric) & (records.checkpoint == "last") & (records.representation == rep)]
+    last = _where(last, suite.trajectory.where)
     # a record too old to say its step (``schema.upgrade``) has no place on the trajectory
     last = last.dropna(subset=["step"]) if "step" in last else last.iloc[:0].assign(step=pd.Series(dtype=float))
     frames = [last.assign(source="last checkpoint")]
     if budget:
         kept = pd.DataFrame(budget)
-        kept = kept[(kept.metric == metric) & (kept.representation == rep) & (kept.suite == suite_name)]
+        kept = _where(kept[(kept.metric == metric) & (kept.representation == rep) & (kept.suite == suite_name)],
+                      suite.trajectory.where)
         frames.insert(0, kept.assign(source="kept budget"))
     frame = pd.concat(frames, ignore_index=True)
     frame["step"] = frame["step"].astype(int)
     frame = frame.drop_duplicates(["run_id", "step"], keep="first")  # the budget record where both exist
     return frame[[*CONFIG_KEYS, "seed", "run_id", "step", "metric", "metric_spec", "value", "source"]].sort_values(
         [*CONFIG_KEYS, "seed", "step"]).reset_index(drop=True)
+
+
+def _where(frame: pd.DataFrame, where: tuple[tuple[str, str], ...]) -> pd.DataFrame:
+    """The rows with every (field, value) of ``where`` (a record without the field has none of them)."""
+    for key, value in where:
+        frame = frame[frame[key] == value] if key in frame else frame.iloc[:0]
+    return frame
 
 
 def aggregate(pts: pd.DataFrame) -> pd.DataFrame:
@@ -67,8 +77,7 @@ def aggregate(pts: pd.DataFrame) -> pd.DataFrame:
     table = table.reset_index()
     table["better"] = table["metric"].map(better)
     lower = table["better"] == "lower"
-    key = table["mean"].where(lower, -table["mean"])
-    table["rank"] = key.groupby(table["step"]).rank(method="min").astype(int)
+    table["rank"] = ranks(table["mean"], lower, table["step"])
     table["n_ranked"] = table.groupby("step")["mean"].transform("count").astype(int)
     return table.sort_values(["step", "rank"]).reset_index(drop=True)
 
@@ -78,30 +87,33 @@ def label(row: pd.Series | dict) -> str:
 
 
 def stability(table: pd.DataFrame) -> str:
-    """One sentence: does the order of the configurations (by mean) hold at every budget, and from where."""
+    """One sentence: does the order of the configurations (by rank: equal shown means tie) hold at every budget,
+    and from where."""
     if table.empty:
         return "no budgets scored"
     table = table.assign(label=table.apply(label, axis=1))
     steps = sorted(table["step"].unique())
-    orders = {s: list(table[table.step == s].sort_values(["rank", "label"])["label"]) for s in steps}
+    ranks = {s: dict(zip(g["label"], g["rank"], strict=True)) for s, g in table.groupby("step")}
+    orders = {s: [tuple(t.label) for _, t in table[table.step == s].sort_values(["rank", "label"]).groupby(
+        "rank", sort=False)] for s in steps}
     span = f"{steps[0]:,}-{steps[-1]:,} steps" if len(steps) > 1 else f"{steps[0]:,} steps"
     if len(steps) == 1:
-        return f"one budget only ({span}): {' > '.join(orders[steps[0]])}"
+        return f"one budget only ({span}): {tiers_text(orders[steps[0]])}"
     if all(orders[s] == orders[steps[0]] for s in steps):
-        return f"the ranking is the same at all {len(steps)} budgets ({span}): {' > '.join(orders[steps[0]])}"
+        return f"the ranking is the same at all {len(steps)} budgets ({span}): {tiers_text(orders[steps[0]])}"
     changes = sum(orders[a] != orders[b] for a, b in zip(steps, steps[1:], strict=False))
     held = []
-    for name in orders[steps[-1]]:
-        final = orders[steps[-1]].index(name) + 1
+    for name in (n for tier in orders[steps[-1]] for n in tier):
+        final = ranks[steps[-1]][name]
         since = steps[-1]
         for s in reversed(steps):
-            if name in orders[s] and orders[s].index(name) + 1 == final:
+            if ranks[s].get(name) == final:
                 since = s
             else:
                 break
         held.append(f"{name} {_ordinal(final)} from {since:,}")
     return (f"the ranking changes {changes} time(s) over {len(steps)} budgets ({span}): first "
-            f"{' > '.join(orders[steps[0]])}, last {' > '.join(orders[steps[-1]])}; held to the end: "
+            f"{tiers_text(orders[steps[0]])}, last {tiers_text(orders[steps[-1]])}; held to the end: "
             + "; ".join(held))
 
 
@@ -151,10 +163,11 @@ def build(records: pd.DataFrame, out: Path, suite_name: str, dest: Path) -> tupl
         return [], ""
     table = aggregate(pts)
     path = dest / TABLE
-    write_text_atomic(path, table.to_csv(index=False, float_format="%.4f"))
+    write_text_atomic(path, table.to_csv(index=False, float_format=CSV_FLOAT))
     ranks = dest / RANKS
     write_text_atomic(ranks, rank_table(table).to_csv(index=False))
-    metric = SUITES.get(suite_name).trajectory.metric
-    rep = SUITES.get(suite_name).headline.representation
-    title = f"{suite_name}: {plots.metric_words(metric)} along the training budget ({rep} code)"
+    suite = SUITES.get(suite_name)
+    metric = suite.trajectory.metric
+    rep, where = suite.headline.representation, "".join(f", {v}" for _, v in suite.trajectory.where)
+    title = f"{suite_name}: {plots.metric_words(metric)} along the training budget ({rep} code{where})"
     return [path, ranks, figure(pts, table, dest / f"trajectory_{metric}.png", title)], stability(table)

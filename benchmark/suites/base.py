@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import pandas as pd
 import torch
@@ -89,20 +89,31 @@ class Scores:
         return rows
 
 
-class Headline(NamedTuple):
+@dataclass(frozen=True)
+class Headline:
     """The metric, checkpoint and representation a suite leads with: the one place that says which records
-    make its headline (launch lines, leaderboard, best seeds, summary, page)."""
+    make its headline (launch lines, leaderboard, best seeds, summary, page). ``where``: further (field,
+    value) pairs a headline record has, where a suite scores one metric several ways (ood: the scorer and
+    the OoD set). Unpacks as (metric, checkpoint, representation)."""
 
     metric: str
     checkpoint: str
     representation: str
+    where: tuple[tuple[str, str], ...] = ()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter((self.metric, self.checkpoint, self.representation))
 
     def matches(self, record: Mapping[str, Any]) -> bool:
-        return (record["metric"], record["checkpoint"], record["representation"]) == self
+        return (tuple(self) == (record["metric"], record["checkpoint"], record["representation"])
+                and all(record.get(k) == v for k, v in self.where))
 
     def select(self, records: pd.DataFrame) -> pd.DataFrame:
-        return records[(records.metric == self.metric) & (records.checkpoint == self.checkpoint)
-                       & (records.representation == self.representation)]
+        keep = ((records.metric == self.metric) & (records.checkpoint == self.checkpoint)
+                & (records.representation == self.representation))
+        for key, value in self.where:
+            keep &= (records[key] == value) if key in records else False
+        return records[keep]
 
 
 @dataclass(frozen=True)
@@ -113,6 +124,8 @@ class Trajectory:
     metric: str
     encode_as: Representation
     score: Callable[[EvalContext], Scores]
+    #: Further (field, value) pairs of the records it traces (as ``Headline.where``).
+    where: tuple[tuple[str, str], ...] = ()
 
 
 def _no_params(_eval_params: Any) -> dict[str, Any]:
@@ -160,6 +173,19 @@ def plot_metrics(uses: Sequence[MetricUse], records: pd.DataFrame, dest: Path,
 
 
 @dataclass(frozen=True)
+class CrossTable:
+    """How the page crosses model configurations with scorers and evaluation sets (ood): the records'
+    ``scorer`` and ``set_field`` name them; per set, the ranking under ``own`` is compared with each other
+    scorer's. ``sets``: (name, kind, what it is) in display order; ``absent``: why a set may be missing."""
+
+    metrics: tuple[str, ...]
+    sets: tuple[tuple[str, str, str], ...]
+    set_field: str = "ood_set"
+    own: str = "own"
+    absent: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Suite:
     name: str
     summary: str
@@ -191,6 +217,8 @@ class Suite:
     also_ranked: tuple[Headline, ...] = ()
     #: One sentence naming the protocol behind the headline and ``also_ranked``, shown on the page.
     protocol: str = ""
+    #: Models x scorers x sets, where a suite scores every model several ways (ood).
+    cross: CrossTable | None = None
 
     def train_dataset(self, from_root: bool) -> str:
         return self.root_dataset if (from_root and self.root_dataset) else self.dataset

@@ -14,10 +14,20 @@ per-image squared error; prior term ``sum 1 / (|diag Sigma| + 1e-5)``; energy
 without BatchNorm. ``mode="zong"`` is Zong et al.'s model: Tanh + Dropout(0.5) estimation net,
 mixture over r, half squared error, the standard normaliser, prior term ``sum 1 / diag Sigma``.
 
-Both evaluate their formula safely: float64 statistics, Cholesky factors with a jitter retry
-instead of ``inv``/``logdet`` (see ``gmm_energy``). vaetc computes in float32 with ``inv`` and
-``logdet``; ``vaetc_route_fails`` says when that would have given a NaN, an infinite value or a
-singular inverse, and the model counts those batches (``diagnostics``).
+Energy routes. ``paper`` mode computes the energy as vaetc does (``vaetc_energy``). vaetc's ``models/dagmm.py``
+inverted the component covariances with ``torch.linalg.inv`` up to commit 0d8305b, briefly used a Cholesky
+factor in its place (cac2282), and from 8b92d73 ("fix dagmm for nan (2)", 2022-05-07) uses
+``torch.linalg.pinv``, which branch ``develop_may`` (f1076be, the version ``ganmodokix/gwae`` pins) keeps; its
+log-determinant is ``torch.logdet(Sigma * log 2 pi)``, all in float32 (vaetc's statistics are float32
+parameters). Against that code on identical weights every term, gradient and running statistic agrees
+(~1e-7 in float32, ~1e-13 in float64). pinv's default tolerance counts singular values below float32
+eps x D times the largest as zero, so an ill-conditioned covariance loses its small directions, and the
+energy with them (a measured case dropped 110 of 160 singular values: energy -67.6 where the exact inverse
+gives 5.7e5); paper mode keeps that truncation. ``zong`` mode, and ``paper`` mode with
+``energy_route="cholesky"``, use the project's safe route (``gmm_energy``): float64, Cholesky factors with a
+jitter retry, no explicit inverse. Either way the model counts what vaetc's pinv does (``pinv_dropped``):
+the training batches where it dropped a direction, and the directions it drops of the running statistics
+used for scoring (``diagnostics``).
 """
 
 from __future__ import annotations
@@ -36,6 +46,8 @@ MIN_MASS = 1e-6  # zong: floor on a component's total responsibility (in samples
 VAETC_EPS = 1e-5  # paper: vaetc adds it to component masses and to |diag Sigma| in the prior term
 CHOLESKY_RETRIES = 3  # extra attempts, each with 10x more jitter
 DAGMM_MODES = ("paper", "zong")
+#: ``vaetc``: vaetc's float32 pinv route (paper mode's); ``cholesky``: the project's safe float64 route (zong's).
+ENERGY_ROUTES = ("vaetc", "cholesky")
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,8 @@ class DAGMMConfig:
     cov_jitter: float = 1e-6  # vaetc: sigma_hat + 1e-6 * I
     stats_momentum: float = 0.1  # vaetc: self.momentum = 0.1 for the running statistics
     batchnorm: bool = True  # vaetc ConvEncoder/ConvDecoder use batch norm
+    #: ``None``: the mode's (paper: ``vaetc``, zong: ``cholesky``); ``cholesky`` in paper mode: the safe route.
+    energy_route: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in DAGMM_MODES:
@@ -70,6 +84,14 @@ class DAGMMConfig:
             raise ValueError(f"cov_jitter must be > 0 to keep covariances invertible, got {self.cov_jitter}")
         if not 0 < self.stats_momentum <= 1:
             raise ValueError(f"stats_momentum must be in (0, 1], got {self.stats_momentum}")
+        if self.energy_route not in (None, *ENERGY_ROUTES):
+            raise ValueError(f"energy_route must be one of {', '.join(ENERGY_ROUTES)}, got {self.energy_route!r}")
+        if self.mode == "zong" and self.energy_route == "vaetc":
+            raise ValueError("energy_route 'vaetc' is vaetc's formula: paper mode only")
+
+    @property
+    def route(self) -> str:
+        return self.energy_route or ("vaetc" if self.mode == "paper" else "cholesky")
 
 
 @dataclass(frozen=True)
@@ -171,12 +193,29 @@ def gmm_energy(
     return -torch.logsumexp(log_phi[:, None] + log_norm, dim=0).to(r.dtype)
 
 
-def vaetc_route_fails(cov: Tensor) -> bool:
-    """Would vaetc's float32 ``inv(Sigma)`` / ``logdet(Sigma log 2 pi)`` give a NaN, inf or singular inverse?"""
-    c32 = cov.detach().float()
-    inv, info = torch.linalg.inv_ex(c32)
-    logdet = torch.logdet(c32 * math.log(2 * math.pi))
-    return bool((info > 0).any() or not torch.isfinite(inv).all() or not torch.isfinite(logdet).all())
+def vaetc_terms(z: Tensor, mu: Tensor, cov: Tensor) -> tuple[Tensor, Tensor]:
+    """vaetc's float32 Mahalanobis terms ``relu(d^T pinv(Sigma_k) d)`` (B, K), d = z - mu_k, and log-determinants
+    ``logdet(Sigma_k log 2 pi)`` (K,). ``torch.linalg.pinv`` at its default tolerance (``pinv_dropped``): the
+    directions of Sigma_k below it do not count. Differentiable (pinv and logdet have gradients)."""
+    z32, mu32, cov32 = z.float(), mu.float(), cov.float()
+    inv = torch.linalg.pinv(cov32)  # (K, D, D)
+    diff = z32[:, None, :] - mu32[None]  # (B, K, D)
+    maha = torch.relu(torch.einsum("bki,kij,bkj->bk", diff, inv, diff))
+    return maha, torch.logdet(cov32 * math.log(2 * math.pi))
+
+
+def vaetc_energy(z: Tensor, phi: Tensor, mu: Tensor, cov: Tensor) -> Tensor:
+    """vaetc's energy, in float32: ``-logsumexp_k(log phi_k - 0.5 (maha_k + logdet_k))`` (``vaetc_terms``)."""
+    maha, logdet = vaetc_terms(z, mu, cov)
+    return -torch.logsumexp(phi.float().log()[None] - 0.5 * (maha + logdet[None]), dim=1).to(z.dtype)
+
+
+def pinv_dropped(cov: Tensor) -> tuple[int, int]:
+    """(singular values that float32 ``torch.linalg.pinv`` treats as zero, all of them) over the components: its
+    default tolerance drops those below ``eps(float32) * D`` times the largest, as vaetc's route does."""
+    values = torch.linalg.svdvals(cov.detach().float())  # (K, D), descending
+    rtol = torch.finfo(torch.float32).eps * cov.shape[-1]
+    return int((values < rtol * values[..., :1]).sum()), values.numel()
 
 
 def cov_penalty(cov: Tensor, eps: float = 0.0) -> Tensor:
@@ -225,8 +264,8 @@ class DAGMM(BenchmarkModel):
         self.register_buffer("running_mu", torch.zeros(k, d, dtype=f64))
         self.register_buffer("running_cov", torch.eye(d, dtype=f64).expand(k, d, d).clone())
         self.register_buffer("stats_updates", torch.zeros((), dtype=torch.long))
-        #: training batches whose statistics vaetc's float32 inv/logdet would have turned into NaN/inf
-        self.register_buffer("vaetc_route_failures", torch.zeros((), dtype=torch.long))
+        #: training batches where vaetc's float32 pinv dropped a direction of some component's covariance
+        self.register_buffer("pinv_truncated_batches", torch.zeros((), dtype=torch.long))
 
     @property
     def mixture_dim(self) -> int:
@@ -236,12 +275,16 @@ class DAGMM(BenchmarkModel):
     def mode_of(cls, config: DAGMMConfig) -> str:
         return config.mode
 
-    def diagnostics(self) -> dict[str, int | bool]:
-        """How often the safe evaluation mattered: batches where vaetc's route fails, and at scoring."""
+    def diagnostics(self) -> dict[str, int | str]:
+        """What vaetc's pinv does (whichever route runs): the training batches where it dropped a direction, and
+        the singular values it drops of the running covariances used for scoring."""
+        dropped, total = pinv_dropped(self.running_cov)
         return {
+            "energy_route": self.config.route,
             "training_batches": int(self.stats_updates),
-            "vaetc_route_failures": int(self.vaetc_route_failures),
-            "vaetc_route_fails_at_scoring": vaetc_route_fails(self.running_cov),
+            "pinv_truncated_batches": int(self.pinv_truncated_batches),
+            "pinv_dropped_at_scoring": dropped,
+            "pinv_singular_values": total,
         }
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -284,6 +327,8 @@ class DAGMM(BenchmarkModel):
         return x_hat, features, features if self.rules.mixture_on_features else z
 
     def _energy(self, m: Tensor, phi: Tensor, mu: Tensor, cov: Tensor) -> Tensor:
+        if self.config.route == "vaetc":
+            return vaetc_energy(m, phi, mu, cov)
         return gmm_energy(m, phi, mu, cov, self.config.cov_jitter, self.rules.normaliser)
 
     def _terms(self, x: Tensor, x_hat: Tensor, energy: Tensor, cov: Tensor) -> dict[str, Tensor]:
@@ -305,8 +350,8 @@ class DAGMM(BenchmarkModel):
         opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         opt.step()
-        if vaetc_route_fails(cov):
-            self.vaetc_route_failures += 1
+        if pinv_dropped(cov)[0]:
+            self.pinv_truncated_batches += 1
         self._update_running(phi.detach(), mu.detach(), cov.detach())
         return {name: float(value.detach()) for name, value in terms.items()}
 

@@ -51,5 +51,5 @@ def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, str]
 def ranks(mean: pd.Series, lower: pd.Series, groups: list[pd.Series] | pd.Series) -> pd.Series:
     """1 = best within each group (``lower``: smaller means win); means equal at ``CSV_DECIMALS`` share the
     better rank."""
-    key = mean.round(CSV_DECIMALS).where(lower, -mean.round(CSV_DECIMALS))
-    return key.groupby(groups, dropna=False).rank(method="min").astype(int)
+    shown = mean.round(CSV_DECIMALS)
+    return shown.where(lower, -shown).groupby(groups, dropna=False).rank(method="min").astype(int)

@@ -92,10 +92,10 @@ def stability(table: pd.DataFrame) -> str:
     if table.empty:
         return "no budgets scored"
     table = table.assign(label=table.apply(label, axis=1))
-    steps = sorted(table["step"].unique())
-    ranks = {s: dict(zip(g["label"], g["rank"], strict=True)) for s, g in table.groupby("step")}
-    orders = {s: [tuple(t.label) for _, t in table[table.step == s].sort_values(["rank", "label"]).groupby(
-        "rank", sort=False)] for s in steps}
+    by_step = {s: g.sort_values(["rank", "label"]) for s, g in table.groupby("step")}
+    steps = sorted(by_step)
+    rank_at = {s: dict(zip(g["label"], g["rank"], strict=True)) for s, g in by_step.items()}
+    orders = {s: [tuple(t.label) for _, t in g.groupby("rank", sort=False)] for s, g in by_step.items()}
     span = f"{steps[0]:,}-{steps[-1]:,} steps" if len(steps) > 1 else f"{steps[0]:,} steps"
     if len(steps) == 1:
         return f"one budget only ({span}): {tiers_text(orders[steps[0]])}"
@@ -104,10 +104,10 @@ def stability(table: pd.DataFrame) -> str:
     changes = sum(orders[a] != orders[b] for a, b in zip(steps, steps[1:], strict=False))
     held = []
     for name in (n for tier in orders[steps[-1]] for n in tier):
-        final = ranks[steps[-1]][name]
+        final = rank_at[steps[-1]][name]
         since = steps[-1]
         for s in reversed(steps):
-            if ranks[s].get(name) == final:
+            if rank_at[s].get(name) == final:
                 since = s
             else:
                 break
